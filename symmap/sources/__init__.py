@@ -1,0 +1,127 @@
+"""Sources: each turns one kind of input into a ``symmap.model.Target``.
+
+The only dispatch on target kind lives here (``open_target``), as psutil
+picks its platform backend once.  Every source module exposes one entry
+point returning an un-annotated Target:
+
+- ``linux_procfs.open_pid(pid, opts)``      live process on Linux
+- ``macos_live.open_pid(pid, opts)``        live process on macOS
+- ``macho_core.open_file(path, opts)``      MH_CORE file
+- ``crash_report.open_file(path, opts)``    .ips / text crash report
+- ``dyld_cache.open_file(path, opts)``      dyld shared cache file
+- ``binary.open_file(path, opts)``          Mach-O (thin/fat) or ELF file
+- ``snapshot.open_file(path, opts)``        a ``symmap save`` JSON snapshot
+
+Process-name lookup is per platform: ``find_pids(name)`` in the live modules.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import import_module
+
+from ..errors import BadTarget, NoSuchProcess
+from ..model import Target
+
+__all__ = ["OpenOptions", "open_target", "sniff_file", "IS_LINUX", "IS_MACOS"]
+
+IS_LINUX = sys.platform.startswith("linux")
+IS_MACOS = sys.platform == "darwin"
+
+
+@dataclass
+class OpenOptions:
+    """Options that change how a target is opened (CLI flags map 1:1)."""
+
+    arch: str | None = None              # --arch: fat slice
+    slide: int | None = None             # --slide: cache file / binary
+    load_address: int | None = None      # --load-address: binary
+    cache: str | None = None             # --cache PATH: a dyld cache file for cores / crash reports
+    search_paths: list[str] = field(default_factory=list)  # --search-path: binaries by UUID
+    symbolicate: bool = False            # --symbolicate: crash report frames
+    procfs_root: str = "/proc"           # tests pass a fake tree
+    task: object | None = None           # tests pass a simulated macOS task
+
+
+def _live_module():
+    if IS_MACOS:
+        return import_module(".macos_live", __name__)
+    if IS_LINUX:
+        return import_module(".linux_procfs", __name__)
+    raise BadTarget(f"live processes are not supported on {sys.platform}")
+
+
+def sniff_file(path: str) -> str:
+    """Name the source kind for a file by its first bytes (never by its name alone)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except IsADirectoryError:
+        raise BadTarget(f"{path}: is a directory") from None
+    except PermissionError as e:
+        from ..errors import AccessDenied
+        raise AccessDenied(None, f"{path}: {e.strerror}") from None
+    except OSError as e:
+        raise BadTarget(f"{path}: {e.strerror}") from None
+    if head.startswith(b"dyld_v"):
+        return "cache"
+    if head[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe"):
+        # MH_CORE has filetype 4 at offset 12.
+        return "core" if head[12:16] == b"\x04\x00\x00\x00" else "binary"
+    if head[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf") or head[:4] == b"\x7fELF":
+        return "binary"
+    stripped = head.lstrip()
+    if stripped.startswith(b"{"):
+        if b'"schema"' in head and b'"symmap' in head:
+            return "snapshot"
+        return "crash"
+    if (b"Incident Identifier:" in head or b"Process:" in head or b"Exception Type" in head
+            or b"Binary Images" in head):
+        return "crash"
+    raise BadTarget(f"{path}: not a process, Mach-O, ELF, dyld cache, core, crash report or snapshot")
+
+
+_FILE_SOURCES = {"cache": "dyld_cache", "core": "macho_core", "binary": "binary",
+                 "crash": "crash_report", "snapshot": "snapshot"}
+
+
+def open_file(path: str, opts: OpenOptions | None = None, kind: str | None = None) -> Target:
+    opts = opts or OpenOptions()
+    kind = kind or sniff_file(path)
+    mod = import_module("." + _FILE_SOURCES[kind], __name__)
+    return mod.open_file(path, opts)
+
+
+def open_pid(pid: int, opts: OpenOptions | None = None) -> Target:
+    return _live_module().open_pid(pid, opts or OpenOptions())
+
+
+def open_target(spec: str | int | None, opts: OpenOptions | None = None) -> Target:
+    """Open TARGET: None (symmap itself), a PID, a file path, or a process name.
+
+    Raises BadTarget for an ambiguous or unknown name (``candidates`` lists
+    the matches), NoSuchProcess for a missing pid, CorruptInput for a bad
+    file, AccessDenied when refused.
+    """
+    opts = opts or OpenOptions()
+    if spec is None:
+        return open_pid(os.getpid(), opts)
+    if isinstance(spec, int):
+        return open_pid(spec, opts)
+    s = str(spec)
+    if s == "-":
+        raise BadTarget("TARGET '-' (stdin) is only accepted for lookup addresses")
+    if s.isdigit():
+        return open_pid(int(s), opts)
+    if os.path.exists(s):
+        return open_file(s, opts)
+    if "/" in s:
+        raise BadTarget(f"{s}: no such file")
+    pids = _live_module().find_pids(s)
+    if not pids:
+        raise NoSuchProcess(None, f"no process or file named {s!r}")
+    if len(pids) > 1:
+        cands = [f"{pid} {name}" for pid, name in pids]
+        raise BadTarget(f"{s!r} matches {len(pids)} processes; give a PID", cands)
+    return open_pid(pids[0][0], opts)
