@@ -1,0 +1,274 @@
+"""Mach-O symbol sources: the nlist symbol table, the exports trie and
+LC_FUNCTION_STARTS, read with ``struct`` (no lief).
+
+Every reader takes ``(buf, offsets...)`` rather than a file, because a
+dylib's ``__LINKEDIT`` does not always sit next to its header: in a dyld
+shared cache it lives in a linkedit sub-cache, and in a live target it is
+read from memory.  ``image_symbols(buf, m, delta)`` is the convenience
+wrapper for the common case where the linkedit offsets of the load
+commands, plus ``delta``, index ``buf``.
+
+Addresses returned are *unslid* (as in the file).  Layouts:
+<mach-o/nlist.h>, <mach-o/loader.h> (apple-oss-distributions/xnu
+EXTERNAL_HEADERS/mach-o/), export-trie grammar from dyld
+common/MachOLoaded.cpp ``trieWalk`` / ``forEachExportedSymbol``.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Iterator, NamedTuple
+
+from ._binio import Buffer, bounded_count, read_uleb128
+from .macho import MachO
+
+__all__ = [
+    "N_STAB", "N_TYPE", "N_EXT", "N_SECT", "N_PEXT",
+    "EXPORT_SYMBOL_FLAGS_KIND_MASK", "EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE",
+    "EXPORT_SYMBOL_FLAGS_REEXPORT", "EXPORT_SYMBOL_FLAGS_STUB_AND_RESOLVER",
+    "iter_nlist", "defined_symbols", "iter_exports", "function_starts",
+    "ImageSymbols", "image_symbols",
+]
+
+# <mach-o/nlist.h>
+N_STAB = 0xE0
+N_PEXT = 0x10
+N_TYPE = 0x0E
+N_EXT = 0x01
+N_UNDF = 0x0
+N_ABS = 0x2
+N_SECT = 0xE
+N_INDR = 0xA
+
+# <mach-o/loader.h>
+EXPORT_SYMBOL_FLAGS_KIND_MASK = 0x03
+EXPORT_SYMBOL_FLAGS_KIND_REGULAR = 0x00
+EXPORT_SYMBOL_FLAGS_KIND_THREAD_LOCAL = 0x01
+EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE = 0x02
+EXPORT_SYMBOL_FLAGS_WEAK_DEFINITION = 0x04
+EXPORT_SYMBOL_FLAGS_REEXPORT = 0x08
+EXPORT_SYMBOL_FLAGS_STUB_AND_RESOLVER = 0x10
+
+_NLIST64 = struct.Struct("<IBBHQ")   # n_strx n_type n_sect n_desc n_value
+_NLIST32 = struct.Struct("<IBBhI")
+
+# A symbol name longer than this is garbage (or hostile); real C++ names
+# stay well under it.
+_MAX_NAME = 4096
+
+
+def _clamp(buf_len: int, off: int, size: int) -> tuple[int, int]:
+    """[off, off+size) clamped to the buffer; (0, 0) if it starts outside."""
+    if off < 0 or size <= 0 or off >= buf_len:
+        return 0, 0
+    return off, min(off + size, buf_len)
+
+
+class _Strings:
+    """Reads NUL-terminated names from a string table without copying it
+    whole: a shared cache's string table holds every dylib's names, so it
+    can be hundreds of MB (lldb ObjectFileMachO reads those one by one)."""
+
+    __slots__ = ("buf", "start", "end", "find")
+
+    def __init__(self, buf: Buffer, start: int, end: int) -> None:
+        if not hasattr(buf, "find"):          # memoryview: find() needs a copy
+            buf = bytes(buf[start:end])
+            end -= start
+            start = 0
+        self.buf, self.start, self.end = buf, start, end
+        self.find = buf.find
+
+    def get(self, strx: int) -> str:
+        p = self.start + strx
+        if strx <= 0 or p >= self.end:
+            return ""
+        stop = min(self.end, p + _MAX_NAME)
+        i = self.find(b"\0", p, stop)
+        raw = self.buf[p: stop if i < 0 else i]
+        return bytes(raw).decode("utf-8", "surrogateescape")
+
+
+def iter_nlist(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: int,
+               is64: bool = True) -> Iterator[tuple[int, str, int, int, int]]:
+    """Every nlist entry as (n_value, name, n_type, n_sect, n_desc).
+
+    Offsets index ``buf``.  The count is clamped to the bytes really present,
+    so a truncated or lying LC_SYMTAB yields fewer entries, never an error.
+    """
+    st = _NLIST64 if is64 else _NLIST32
+    s0, s1 = _clamp(len(buf), symoff, nsyms * st.size if nsyms > 0 else 0)
+    n = bounded_count(nsyms, st.size, s1 - s0)
+    if not n:
+        return
+    t0, t1 = _clamp(len(buf), stroff, strsize)
+    strings = _Strings(buf, t0, t1)
+    view = memoryview(buf)[s0: s0 + n * st.size]
+    for strx, ntype, nsect, ndesc, value in st.iter_unpack(view):
+        yield value, strings.get(strx), ntype, nsect, ndesc
+
+
+def defined_symbols(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: int,
+                    is64: bool = True) -> list[tuple[int, str, int, bool]]:
+    """Defined, non-debug symbols (locals included) as (address, name, n_sect, external).
+
+    Skips stabs (N_STAB bits set: debug notes, not code) and everything
+    but N_SECT (undefined imports, absolute and indirect symbols name no
+    byte of the image).  Nameless entries are dropped.  Hot path: a
+    100,000-symbol table goes through one ``iter_unpack`` and one
+    ``find`` per name.
+    """
+    st = _NLIST64 if is64 else _NLIST32
+    s0, s1 = _clamp(len(buf), symoff, nsyms * st.size if nsyms > 0 else 0)
+    n = bounded_count(nsyms, st.size, s1 - s0)
+    if not n:
+        return []
+    t0, t1 = _clamp(len(buf), stroff, strsize)
+    get = _Strings(buf, t0, t1).get
+    view = memoryview(buf)[s0: s0 + n * st.size]
+    out = []
+    append = out.append
+    for strx, ntype, nsect, _desc, value in st.iter_unpack(view):
+        if ntype & N_STAB or (ntype & N_TYPE) != N_SECT:
+            continue
+        name = get(strx)
+        if name:
+            append((value, name, nsect, bool(ntype & N_EXT)))
+    return out
+
+
+def iter_exports(buf: Buffer, off: int, size: int,
+                 max_nodes: int | None = None) -> Iterator[tuple[str, int, int | None]]:
+    """Walk an exports trie: (name, flags, image offset or None).
+
+    The offset is relative to the image's mach_header (None for
+    re-exports, which name another dylib's symbol, and their address is
+    not in this image).  The walk is iterative with an explicit stack,
+    visits each node offset at most once (a trie that loops back on itself
+    ends, it does not hang) and stops after ``max_nodes`` nodes (default:
+    one per byte of trie, the most a well-formed trie can have).
+    Malformed nodes are skipped, not fatal: a partial export list is
+    still useful to a symbolizer.
+    """
+    start, end = _clamp(len(buf), off, size)
+    if end <= start:
+        return
+    budget = max_nodes if max_nodes is not None else end - start
+    seen: set[int] = set()
+    stack: list[tuple[int, str]] = [(start, "")]
+    while stack and budget > 0:
+        node, prefix = stack.pop()
+        if node in seen or not start <= node < end:
+            continue
+        seen.add(node)
+        budget -= 1
+        try:
+            term_size, p = read_uleb128(buf, node, end)
+            children = p + term_size
+            if term_size:
+                flags, q = read_uleb128(buf, p, end)
+                if flags & EXPORT_SYMBOL_FLAGS_REEXPORT:
+                    yield prefix, flags, None
+                else:
+                    addr, q = read_uleb128(buf, q, end)
+                    yield prefix, flags, addr
+            if children >= end:
+                continue
+            nchild = buf[children]
+            p = children + 1
+            kids = []
+            for _ in range(nchild):
+                i = _find0(buf, p, end)
+                if i < 0:
+                    break
+                edge = bytes(buf[p:i]).decode("utf-8", "surrogateescape")
+                child, p = read_uleb128(buf, i + 1, end)
+                if len(prefix) + len(edge) <= _MAX_NAME:
+                    kids.append((start + child, prefix + edge))
+            # Reverse so children pop in trie order (names come out sorted).
+            stack.extend(reversed(kids))
+        except (ValueError, IndexError):
+            continue
+
+
+def _find0(buf: Buffer, p: int, end: int) -> int:
+    if hasattr(buf, "find"):
+        return buf.find(b"\0", p, end)
+    i = bytes(buf[p:end]).find(b"\0")
+    return -1 if i < 0 else p + i
+
+
+def function_starts(buf: Buffer, off: int, size: int, first: int) -> list[int]:
+    """Decode LC_FUNCTION_STARTS: ULEB128 deltas, the first relative to
+    ``first`` (the unslid address of the __TEXT segment), ending at a 0
+    delta or the end of the data.  Returns unslid addresses, ascending."""
+    start, end = _clamp(len(buf), off, size)
+    out: list[int] = []
+    addr = first
+    data = bytes(buf[start:end])
+    p, end = 0, len(data)
+    # Inline ULEB decoding: this runs once per function of the image.
+    while p < end:
+        b = data[p]
+        p += 1
+        if b < 0x80:
+            delta = b
+        else:
+            delta = b & 0x7F
+            shift = 7
+            while True:
+                if p >= end or shift > 63:
+                    return out
+                b = data[p]
+                p += 1
+                delta |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+                shift += 7
+        if delta == 0:
+            break
+        addr += delta
+        out.append(addr)
+    return out
+
+
+class ImageSymbols(NamedTuple):
+    """Symbol sources of one Mach-O image, unslid addresses.
+
+    ``symbols``: (address, name, n_sect, external) from LC_SYMTAB;
+    ``exports``: (address, name, flags) for exports with an address in this
+    image (absolute and re-exported ones left out); ``function_starts``:
+    ascending addresses from LC_FUNCTION_STARTS.
+    """
+
+    symbols: list[tuple[int, str, int, bool]]
+    exports: list[tuple[int, str, int]]
+    function_starts: list[int]
+
+
+def image_symbols(buf: Buffer, m: MachO, delta: int | None = None) -> ImageSymbols:
+    """All symbol sources of ``m`` whose linkedit data is in ``buf``.
+
+    Linkedit offsets in the load commands are file offsets (relative to the
+    slice for a fat file); ``buf[off + delta]`` must be that byte.  Default
+    delta = ``m.base`` (the header's own offset in ``buf``: thin files,
+    fat slices).  For linkedit read out of memory into its own buffer pass
+    ``delta = -__LINKEDIT.fileoff`` (buffer starts at __LINKEDIT.vmaddr).
+    """
+    d = m.base if delta is None else delta
+    base = m.text_vmaddr or 0
+    syms: list[tuple[int, str, int, bool]] = []
+    if m.symtab:
+        symoff, nsyms, stroff, strsize = m.symtab
+        syms = defined_symbols(buf, symoff + d, nsyms, stroff + d, strsize, m.is64)
+    exports: list[tuple[int, str, int]] = []
+    if m.exports:
+        eoff, esize = m.exports
+        for name, flags, off in iter_exports(buf, eoff + d, esize):
+            if off is None or (flags & EXPORT_SYMBOL_FLAGS_KIND_MASK) == EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE:
+                continue
+            exports.append((base + off, name, flags))
+    starts: list[int] = []
+    if m.function_starts:
+        foff, fsize = m.function_starts
+        starts = function_starts(buf, foff + d, fsize, base)
+    return ImageSymbols(syms, exports, starts)
