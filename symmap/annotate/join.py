@@ -1,0 +1,68 @@
+"""Join regions to the image segments that own them, by address.
+
+Segments are indexed once, sorted by start, and each region looks up its
+overlapping segments with ``bisect``: O((R + S) log S) for hundreds of
+images.  A region takes the segment it overlaps most (regions and segments
+line up 1:1 outside the shared cache; the cache is split earlier).
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from ..model import Image, Segment, Target
+
+__all__ = ["join_images", "SegmentIndex"]
+
+
+class SegmentIndex:
+    """Sorted (start, end, image, segment) rows with an address lookup."""
+
+    def __init__(self, images: list[Image]) -> None:
+        rows = [(s.address, s.end, img, s) for img in images for s in img.segments if s.size > 0]
+        rows.sort(key=lambda r: (r[0], r[1]))
+        self.rows = rows
+        self.starts = [r[0] for r in rows]
+        # Prefix max of ends lets overlap scans stop early even with nesting.
+        self.max_end: list[int] = []
+        m = 0
+        for r in rows:
+            m = max(m, r[1])
+            self.max_end.append(m)
+
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int, Image, Segment]]:
+        i = bisect_right(self.starts, end - 1) - 1
+        out = []
+        while i >= 0 and self.max_end[i] > start:
+            r = self.rows[i]
+            if r[1] > start and r[0] < end:
+                out.append(r)
+            i -= 1
+        return out
+
+    def at(self, addr: int) -> tuple[Image, Segment] | None:
+        hits = self.overlapping(addr, addr + 1)
+        if not hits:
+            return None
+        # Innermost (smallest) segment wins when images nest (e.g. a cache image in a cache mapping).
+        r = min(hits, key=lambda h: h[1] - h[0])
+        return r[2], r[3]
+
+
+def join_images(target: Target) -> None:
+    if not target.images:
+        return
+    idx = SegmentIndex(target.images)
+    for r in target.regions:
+        if r.image is not None:
+            continue
+        hits = idx.overlapping(r.start, r.end)
+        if not hits:
+            continue
+        best = max(hits, key=lambda h: (min(h[1], r.end) - max(h[0], r.start), -h[0]))
+        img, seg = best[2], best[3]
+        r.image = img.path
+        r.segment = seg.name
+        if r.type is None:
+            r.type = seg.name
+        if r.detail is None:
+            r.detail = img.path

@@ -1,0 +1,1 @@
+"""Subcommands, loaded lazily by symmap.cli (each module defines ``command``)."""

@@ -1,0 +1,71 @@
+"""Options and helpers shared by the subcommands (kept free of heavy imports)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from ..errors import BadTarget
+
+__all__ = ["INT", "target_options", "open_options", "open_annotated"]
+
+
+class IntType(click.ParamType):
+    """An integer given as 0x-hex or decimal (addresses, slides)."""
+
+    name = "INT"
+
+    def convert(self, value: Any, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a decimal or 0x-hex number", param, ctx)
+
+
+def parse_int(s: str) -> int:
+    s = s.strip()
+    neg = s.startswith("-")
+    body = s[1:] if neg else s
+    if body.lower().startswith("0x"):
+        v = int(body[2:].replace("_", "").replace("'", ""), 16)
+    elif body.isdigit():
+        v = int(body)
+    else:
+        raise ValueError(s)
+    return -v if neg else v
+
+
+INT = IntType()
+
+
+def target_options(f: Callable) -> Callable:
+    """--arch/--slide/--load-address/--cache/--search-path, shared by every command taking a TARGET."""
+    opts = [
+        click.option("--arch", metavar="ARCH", help="Slice of a fat Mach-O file (default: host arch, else the first)."),
+        click.option("--slide", type=INT, metavar="N", help="Slide a cache file or binary by N bytes."),
+        click.option("--load-address", type=INT, metavar="ADDR", help="Place a binary's header at ADDR."),
+        click.option("--cache", type=click.Path(dir_okay=False), metavar="PATH",
+                     help="A dyld shared cache file for cores and crash reports (UUID checked)."),
+        click.option("--search-path", "search_paths", multiple=True, type=click.Path(file_okay=False),
+                     metavar="DIR", help="Directory searched for binaries by UUID (repeatable)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def open_options(arch=None, slide=None, load_address=None, cache=None, search_paths=(), **extra):
+    from ..sources import OpenOptions
+    return OpenOptions(arch=arch, slide=slide, load_address=load_address, cache=cache,
+                       search_paths=list(search_paths or ()), **extra)
+
+
+def open_annotated(spec: str | None, opts):
+    """Open TARGET and run the annotator; the caller closes the target."""
+    from ..annotate import annotate
+    from ..sources import open_target
+    if spec is not None and spec == "":
+        raise BadTarget("empty TARGET")
+    return annotate(open_target(spec, opts))

@@ -1,0 +1,51 @@
+"""`symmap map TARGET`: the vmmap-style report (or --json)."""
+from __future__ import annotations
+
+import shutil
+import sys
+
+import click
+
+from ._common import open_annotated, open_options, target_options
+
+EPILOG = """\b
+Examples:
+  symmap                      map symmap's own process
+  symmap 1234                 map process 1234
+  symmap firefox --json       map the one process named firefox, as JSON
+  symmap ./libfoo.dylib       the segments of a Mach-O or ELF file
+  symmap dyld_shared_cache_arm64e --slide 0x4000000
+  symmap crash.ips --cache dyld_shared_cache_arm64e
+"""
+
+
+@click.command("map", epilog=EPILOG)
+@click.argument("target", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema 1).")
+@click.option("--interleaved", is_flag=True, help="One list, writable and non-writable interleaved.")
+@click.option("-w", "--wide", is_flag=True, help="Never truncate REGION DETAIL.")
+@click.option("--summary", "summary_only", is_flag=True, help="Print only the header and the summary.")
+@click.option("--symbolicate", is_flag=True, help="Crash reports: name frames from --search-path/--cache.")
+@target_options
+def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw):
+    """Map TARGET's memory: every region with its owning image and segment.
+
+    TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared
+    cache, Mach-O core, .ips/.crash report, symmap snapshot). Without
+    TARGET, symmap maps its own process.
+    """
+    opts = open_options(symbolicate=symbolicate, **kw)
+    t = open_annotated(target, opts)
+    try:
+        if as_json:
+            from ..render.json import dumps
+            click.echo(dumps(t))
+            return
+        from ..render.text import render_report
+        width = None
+        if not wide and sys.stdout.isatty():
+            width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)
+        click.echo(render_report(t, interleaved=interleaved, detail_width=width,
+                                 summary_only=summary_only), nl=False)
+    finally:
+        t.close()

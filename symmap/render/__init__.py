@@ -1,0 +1,1 @@
+"""Renderers: they only format a Target; they never parse or join."""
