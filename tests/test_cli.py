@@ -1,0 +1,99 @@
+"""CLI contract: help, version, exit codes, stdout/stderr split (CliRunner and subprocess)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from symmap.cli import COMMANDS, cli
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.exit_code == 0 and "symmap, version" in r.stdout
+    r = run("--help")
+    assert r.exit_code == 0 and "Examples:" in r.stdout and "Exit codes" in r.stdout
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_subcommand_has_help_with_examples(name):
+    r = run(name, "--help")
+    assert r.exit_code == 0, r.output
+    assert "Examples:" in r.stdout
+
+
+def test_nonexistent_pid_is_exit_2_one_line():
+    r = run("999999999")
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("symmap: ")
+
+
+def test_missing_file_path_is_exit_2():
+    r = run("./no/such/file")
+    assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_garbage_file_is_exit_2(tmp_path):
+    p = tmp_path / "junk.bin"
+    p.write_bytes(b"\x00junk" * 100)
+    r = run(str(p))
+    assert r.exit_code == 2 and r.stderr.startswith("symmap: ")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux procfs")
+def test_ambiguous_name_lists_candidates_exit_2(tmp_path):
+    exe = tmp_path / "symmapdup"
+    os.symlink(sys.executable, exe)
+    code = "import time; time.sleep(30)"
+    kids = [subprocess.Popen([str(exe), "-c", code]) for _ in range(2)]
+    try:
+        import time
+        time.sleep(0.5)
+        r = run("symmapdup")
+        assert r.exit_code == 2
+        assert "matches 2 processes" in r.stderr
+        for k in kids:
+            assert str(k.pid) in r.stderr
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux procfs")
+def test_self_map_json_has_schema_and_images():
+    r = subprocess.run([sys.executable, "-m", "symmap", "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["schema"] == 1
+    assert d["target"]["pid"] != os.getpid()  # the child mapped itself
+    assert any(reg["type"] == "Stack" for reg in d["regions"])
+    assert all(isinstance(reg["start"], int) and isinstance(reg["end"], int) for reg in d["regions"])
+    exe_paths = {i["path"] for i in d["images"]}
+    assert any(os.path.basename(p).startswith("python") for p in exe_paths)
+    for i in d["images"]:
+        assert i["uuid"] is None or i["uuid"] == i["uuid"].lower()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux procfs")
+def test_text_report_piped_is_not_truncated_and_broken_pipe_is_quiet():
+    p = subprocess.run(f"{sys.executable} -m symmap | head -3", shell=True, capture_output=True, text=True,
+                       timeout=120)
+    assert p.stdout.startswith("Process:")
+    assert "Traceback" not in p.stderr
+
+
+def test_import_cli_and_version_load_neither_lief_nor_macholib():
+    code = ("import sys, symmap.cli, symmap.sources, symmap.annotate, symmap.render.text, symmap.render.json;"
+            "bad=[m for m in ('lief','macholib','ctypes') if m in sys.modules]; print(bad)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
