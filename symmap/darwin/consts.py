@@ -1,0 +1,92 @@
+"""Mach / libproc constants and the kern_return_t error type (pure Python, no ctypes).
+
+Values: xnu osfmk/mach/kern_return.h, vm_region.h, task_info.h, bsd/sys/proc_info.h
+(apple-oss-distributions/xnu @ xnu-11417.101.15), summarized in darwin-facts.md §1-3.
+"""
+from __future__ import annotations
+
+KERN_SUCCESS = 0
+KERN_INVALID_ADDRESS = 1
+KERN_PROTECTION_FAILURE = 2
+KERN_NO_SPACE = 3
+KERN_INVALID_ARGUMENT = 4
+KERN_FAILURE = 5
+KERN_RESOURCE_SHORTAGE = 6
+KERN_NO_ACCESS = 8
+KERN_INVALID_NAME = 15
+KERN_INVALID_TASK = 16
+KERN_TERMINATED = 37
+# mach_msg errors seen when the task port died under us (port became a dead name).
+MACH_SEND_INVALID_DEST = 0x10000003
+MACH_RCV_PORT_DIED = 0x10004005
+
+KERN_NAMES = {
+    0: "KERN_SUCCESS", 1: "KERN_INVALID_ADDRESS", 2: "KERN_PROTECTION_FAILURE",
+    3: "KERN_NO_SPACE", 4: "KERN_INVALID_ARGUMENT", 5: "KERN_FAILURE",
+    6: "KERN_RESOURCE_SHORTAGE", 8: "KERN_NO_ACCESS", 15: "KERN_INVALID_NAME",
+    16: "KERN_INVALID_TASK", 37: "KERN_TERMINATED",
+    MACH_SEND_INVALID_DEST: "MACH_SEND_INVALID_DEST", MACH_RCV_PORT_DIED: "MACH_RCV_PORT_DIED",
+}
+
+# Errors after which the task is probably gone (check pid liveness before saying so).
+DEATH_CODES = frozenset({KERN_INVALID_ARGUMENT, KERN_INVALID_NAME, KERN_INVALID_TASK,
+                         KERN_TERMINATED, MACH_SEND_INVALID_DEST, MACH_RCV_PORT_DIED,
+                         KERN_FAILURE})
+# Errors that only mean "this range is not readable / not mapped".
+HOLE_CODES = frozenset({KERN_INVALID_ADDRESS, KERN_PROTECTION_FAILURE, KERN_NO_ACCESS})
+
+# vm_region.h
+VM_REGION_SUBMAP_INFO_COUNT_64 = 19          # V2, 76 bytes / 4
+VM_REGION_SUBMAP_INFO_V1_COUNT_64 = 17
+VM_REGION_SUBMAP_INFO_V0_COUNT_64 = 16
+SM_COW, SM_PRIVATE, SM_EMPTY, SM_SHARED, SM_TRUESHARED = 1, 2, 3, 4, 5
+SM_PRIVATE_ALIASED, SM_SHARED_ALIASED, SM_LARGE_PAGE = 6, 7, 8
+# user_tag of the fake region vm.self_region_footprint appends (vm_map.c).
+FOOTPRINT_TAG = 0xFFFFFFFF
+
+# task_info.h
+TASK_DYLD_INFO = 17
+TASK_DYLD_INFO_COUNT = 5
+TASK_DYLD_ALL_IMAGE_INFO_32 = 0
+TASK_DYLD_ALL_IMAGE_INFO_64 = 1
+
+# proc_info.h
+PROC_ALL_PIDS = 1
+PROC_PIDTBSDINFO = 3
+PROC_PIDREGIONINFO = 7
+PROC_PIDREGIONPATHINFO = 8
+PROC_PIDPATHINFO_MAXSIZE = 4 * 1024
+MAXPATHLEN = 1024
+PROC_REGION_SUBMAP = 1
+PROC_REGION_SHARED = 2
+
+# Purgeable states (vm_purgable.h) -> vmmap PURGE= letters.
+VM_PURGABLE_NONVOLATILE, VM_PURGABLE_VOLATILE, VM_PURGABLE_EMPTY = 0, 1, 2
+PURGE_LETTERS = {VM_PURGABLE_NONVOLATILE: "N", VM_PURGABLE_VOLATILE: "V", VM_PURGABLE_EMPTY: "E"}
+
+# mach-o/loader.h: set in headers of dylibs built into the dyld shared cache.
+MH_DYLIB_IN_CACHE = 0x80000000
+
+
+def kern_name(kr: int) -> str:
+    return KERN_NAMES.get(kr, f"kern_return {kr:#x}")
+
+
+class KernReturnError(OSError):
+    """A Mach call returned kr != KERN_SUCCESS.  ``call`` names the function."""
+
+    def __init__(self, call: str, kr: int, detail: str = "") -> None:
+        self.call = call
+        self.kr = kr
+        msg = f"{call}: {kern_name(kr)}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+
+
+class PortRefused(KernReturnError):
+    """task_for_pid / task_read_for_pid refused (or hung in taskgated)."""
+
+
+class TaskGone(KernReturnError):
+    """Raised by a Task whose process has exited (simulated or detected)."""

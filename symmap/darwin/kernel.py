@@ -1,0 +1,271 @@
+"""The narrow kernel interface every macOS walker is written against.
+
+``Kernel`` holds the pid-level calls (libproc, sysctl, getting a task port) and
+``Task`` the port-level Mach calls.  ``LibSystemKernel``/``LibSystemTask`` are the
+real implementations over ``_mach``; ``tests/support/simtask.SimulatedTask``
+implements both protocols so the very same walk/reader code runs on Linux.
+
+Contract (both implementations):
+- ``Task.region_recurse(addr, depth)`` = one mach_vm_region_recurse call with
+  count 19 and nesting depth ``depth``; returns ``RegionInfo`` for the region
+  containing ``addr`` or the next one; raises ``KernReturnError`` with
+  ``kr == KERN_INVALID_ADDRESS`` past the last region.
+- ``Task.read(addr, size)`` = one mach_vm_read_overwrite: all bytes or a
+  ``KernReturnError`` (a hole anywhere fails the whole read; see memory.py).
+- ``Task.dyld_info()`` = TASK_DYLD_INFO -> (addr, size, format|None).
+- ``Kernel.proc_region(pid, addr, with_path)`` = proc_pidinfo(PROC_PIDREGIONINFO /
+  PROC_PIDREGIONPATHINFO): the top-level region containing ``addr`` or the next
+  one, None past the end; raises OSError (errno) when refused / pid gone.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from .consts import (KERN_FAILURE, PROC_PIDREGIONINFO, PROC_PIDREGIONPATHINFO,
+                     PROC_PIDTBSDINFO, PROC_REGION_SUBMAP, KernReturnError, PortRefused)
+
+__all__ = ["RegionInfo", "ProcRegion", "BsdInfo", "Task", "Kernel", "LibSystemKernel",
+           "LibSystemTask", "region_info_from_struct", "proc_region_from_struct"]
+
+
+@dataclass(slots=True)
+class RegionInfo:
+    """mach_vm_region_recurse result: the range plus vm_region_submap_info_64 fields.
+    Page counts are in the caller's effective page size (darwin-facts §1.8)."""
+
+    address: int
+    size: int
+    depth: int
+    protection: int
+    max_protection: int
+    user_tag: int
+    share_mode: int
+    is_submap: bool
+    offset: int = 0
+    inheritance: int = 1
+    pages_resident: int = 0
+    pages_shared_now_private: int = 0
+    pages_swapped_out: int = 0
+    pages_dirtied: int = 0
+    ref_count: int = 1
+    shadow_depth: int = 0
+    external_pager: int = 0
+    behavior: int = 0
+    object_id: int = 0
+    user_wired_count: int = 0
+    pages_reusable: int = 0
+    object_id_full: int = 0
+
+
+@dataclass(slots=True)
+class ProcRegion:
+    """proc_regioninfo (+ vip_path for PROC_PIDREGIONPATHINFO): one top-level entry."""
+
+    address: int
+    size: int
+    protection: int
+    max_protection: int
+    user_tag: int
+    share_mode: int
+    offset: int = 0
+    flags: int = 0
+    pages_resident: int = 0
+    pages_dirtied: int = 0
+    pages_swapped_out: int = 0
+    depth: int = 0
+    path: str | None = None
+
+    @property
+    def is_submap(self) -> bool:
+        return bool(self.flags & PROC_REGION_SUBMAP)
+
+
+@dataclass(slots=True)
+class BsdInfo:
+    """The proc_bsdinfo fields symmap reports."""
+
+    pid: int
+    ppid: int
+    uid: int
+    comm: str
+    name: str
+    start_sec: int
+    start_usec: int
+    flags: int = 0
+
+
+class Task(Protocol):
+    pid: int
+
+    def region_recurse(self, address: int, depth: int) -> RegionInfo: ...
+    def read(self, address: int, size: int) -> bytes: ...
+    def dyld_info(self) -> tuple[int, int, int | None]: ...
+    def close(self) -> None: ...
+
+
+class Kernel(Protocol):
+    def open_task(self, pid: int, timeout: float = 5.0) -> Task: ...
+    def pid_exists(self, pid: int) -> bool: ...
+    def proc_region(self, pid: int, address: int, with_path: bool) -> ProcRegion | None: ...
+    def bsd_info(self, pid: int) -> BsdInfo | None: ...
+    def list_pids(self) -> list[int]: ...
+    def proc_name(self, pid: int) -> str | None: ...
+    def proc_path(self, pid: int) -> str | None: ...
+    def sysctl_int(self, name: str) -> int | None: ...
+    def sysctl_str(self, name: str) -> str | None: ...
+    def host_page_size(self) -> int: ...
+    def euid(self) -> int: ...
+
+
+def region_info_from_struct(address: int, size: int, depth: int, s) -> RegionInfo:
+    """Copy a _mach.VmRegionSubmapInfo64 into a plain RegionInfo."""
+    return RegionInfo(
+        address, size, depth, s.protection & 0xFFFFFFFF, s.max_protection & 0xFFFFFFFF,
+        s.user_tag, s.share_mode, bool(s.is_submap), s.offset, s.inheritance,
+        s.pages_resident, s.pages_shared_now_private, s.pages_swapped_out, s.pages_dirtied,
+        s.ref_count, s.shadow_depth, s.external_pager, s.behavior, s.object_id,
+        s.user_wired_count, s.pages_reusable, s.object_id_full)
+
+
+def proc_region_from_struct(pri, path: str | None = None) -> ProcRegion:
+    """Copy a _mach.ProcRegionInfo (+ optional path) into a ProcRegion."""
+    return ProcRegion(pri.pri_address, pri.pri_size, pri.pri_protection, pri.pri_max_protection,
+                      pri.pri_user_tag, pri.pri_share_mode, pri.pri_offset, pri.pri_flags,
+                      pri.pri_pages_resident, pri.pri_pages_dirtied, pri.pri_pages_swapped_out,
+                      pri.pri_depth, path)
+
+
+class LibSystemTask:
+    """A real task port (own task: mach_task_self, never deallocated)."""
+
+    def __init__(self, pid: int, port: int, own: bool) -> None:
+        self.pid = pid
+        self.port = port
+        self.own = own
+
+    def region_recurse(self, address: int, depth: int) -> RegionInfo:
+        from . import _mach
+        a, s, d, info = _mach.mach_vm_region_recurse(self.port, address, depth)
+        return region_info_from_struct(a, s, d, info)
+
+    def read(self, address: int, size: int) -> bytes:
+        from . import _mach
+        return _mach.mach_vm_read_overwrite(self.port, address, size)
+
+    def dyld_info(self) -> tuple[int, int, int | None]:
+        from . import _mach
+        return _mach.task_dyld_info(self.port)
+
+    def close(self) -> None:
+        if self.port and not self.own:
+            from . import _mach
+            try:
+                _mach.mach_port_deallocate(self.port)
+            except KernReturnError:
+                pass
+        self.port = 0
+
+
+class LibSystemKernel:
+    """Kernel over libSystem (macOS only; loads the library on first call)."""
+
+    def open_task(self, pid: int, timeout: float = 5.0) -> LibSystemTask:
+        from . import _mach
+        if pid == os.getpid():
+            return LibSystemTask(pid, _mach.mach_task_self(), True)
+        result: list = []
+
+        def attempt() -> None:
+            # Read port first (macOS 11.3+; enough for region/read/TASK_DYLD_INFO and
+            # granted more often), then the control port.
+            err: Exception | None = None
+            calls = ([True] if _mach.has_task_read_for_pid() else []) + [False]
+            for read_only in calls:
+                try:
+                    result.append(_mach.task_for_pid(pid, read_only))
+                    return
+                except PortRefused as e:
+                    err = e
+            result.append(err)
+
+        # task_for_pid can block forever in the taskgated upcall (psutil #2885).
+        t = threading.Thread(target=attempt, name="symmap-task-for-pid", daemon=True)
+        t.start()
+        t.join(timeout)
+        if t.is_alive() or not result:
+            raise PortRefused("task_for_pid", KERN_FAILURE, f"no answer from taskgated in {timeout:g}s")
+        if isinstance(result[0], Exception):
+            raise result[0]
+        return LibSystemTask(pid, result[0], False)
+
+    def pid_exists(self, pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def proc_region(self, pid: int, address: int, with_path: bool) -> ProcRegion | None:
+        from . import _mach
+        if with_path:
+            s = _mach.proc_pidinfo(pid, PROC_PIDREGIONPATHINFO, address, _mach.ProcRegionWithPathInfo)
+            if s is None:
+                return None
+            raw = bytes(s.prp_vip.vip_path)
+            path = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") or None
+            return proc_region_from_struct(s.prp_prinfo, path)
+        s = _mach.proc_pidinfo(pid, PROC_PIDREGIONINFO, address, _mach.ProcRegionInfo)
+        return None if s is None else proc_region_from_struct(s)
+
+    def bsd_info(self, pid: int) -> BsdInfo | None:
+        from . import _mach
+        try:
+            s = _mach.proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, _mach.ProcBsdInfo)
+        except OSError:
+            return None
+        if s is None:
+            return None
+        dec = lambda b: b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")  # noqa: E731
+        return BsdInfo(s.pbi_pid, s.pbi_ppid, s.pbi_uid, dec(bytes(s.pbi_comm)),
+                       dec(bytes(s.pbi_name)), s.pbi_start_tvsec, s.pbi_start_tvusec, s.pbi_flags)
+
+    def list_pids(self) -> list[int]:
+        from . import _mach
+        return _mach.proc_listpids()
+
+    def proc_name(self, pid: int) -> str | None:
+        from . import _mach
+        return _mach.proc_name(pid)
+
+    def proc_path(self, pid: int) -> str | None:
+        from . import _mach
+        return _mach.proc_pidpath(pid)
+
+    def sysctl_int(self, name: str) -> int | None:
+        from . import _mach
+        try:
+            raw = _mach.sysctlbyname(name, 8)
+        except OSError:
+            return None
+        if len(raw) in (4, 8):
+            return int.from_bytes(raw, "little", signed=True)
+        return None
+
+    def sysctl_str(self, name: str) -> str | None:
+        from . import _mach
+        try:
+            raw = _mach.sysctlbyname(name, 256)
+        except OSError:
+            return None
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def host_page_size(self) -> int:
+        return self.sysctl_int("hw.pagesize") or 4096
+
+    def euid(self) -> int:
+        return os.geteuid()
