@@ -275,7 +275,9 @@ def _frame(rep: CrashReport, ti: int, fi: int, f: Any, bases: list[int | None],
         rep_i = index_map.get(idx)  # type: ignore[arg-type]
         fr = CrashFrame(fi, addr, rep_i, rep.images[rep_i].name if rep_i is not None else None,
                         off if rep_i is not None else None)
-    fr.symbol = _str(f.get("symbol"))
+    sym = _str(f.get("symbol"))
+    # Assertion messages stored as symbols end in "\n"; keep one line.
+    fr.symbol = sym.strip() if sym is not None else None
     loc = _int(f.get("symbolLocation"))
     fr.symbol_offset = loc if fr.symbol is not None else None
     fr.source_file = _str(f.get("sourceFile"))

@@ -1,0 +1,321 @@
+"""Text crash reports: legacy ones (Report Version 12, 104 …; macOS 10.x-11)
+and the "Translated Report" rendering of an .ips (macOS 12+).
+
+Layout (shared/reference/vmmap-format.md §9, fixtures/crash):
+header ``Key:   value`` lines; ``Thread N[ Crashed]:[: name|Dispatch queue: q]``
+blocks of frame lines ``i  image  0xADDR  symbol + off (file:line)`` or
+``0xADDR 0xLOAD + off``; ``Thread N crashed with … Thread State …:`` register
+lines; ``VM Region Info:`` (12+) or ``VM Regions Near 0x…:`` (≤11) tables;
+``Binary Images:`` lines ``0xSTART - 0xEND [+]name [arch] (version) <uuid> path``
+where END is inclusive.  A translated report may be followed by the JSON
+original after a "Full Report" banner; parsing stops there so the text stays
+an independent rendering.
+
+Every regex is anchored on fixed tokens with bounded quantifiers so a hostile
+line costs linear time; lines are cut at MAX_LINE.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+
+from ..errors import CorruptInput
+from .crash_report import (
+    ADDR_LIMIT, MAX_LINE, WHAT, CrashFrame, CrashImage, CrashReport, CrashThread,
+    arch_from_code_type, fault_from_text, norm_uuid, parse_vm_region_info,
+)
+
+__all__ = ["parse_text"]
+
+_KNOWN_KEYS = {
+    "Process", "Path", "Identifier", "Version", "Code Type", "Parent Process", "Date/Time",
+    "OS Version", "Report Version", "Exception Type", "Exception Codes", "Exception Subtype",
+    "Exception Note", "Exception Message", "Crashed Thread", "Triggered by Thread",
+    "Incident Identifier", "Hardware Model", "Termination Reason", "Termination Signal",
+    "Responsible Process", "Responsible", "Launch Time", "Role", "User ID", "Coalition",
+}
+_KV = re.compile(r"^([A-Z][A-Za-z /-]{0,40}):\s{0,64}(.*)$")
+_THREAD = re.compile(r"^Thread (\d{1,7})( Crashed)?::?(.*)$")
+_THREAD_NAME = re.compile(r"^Thread (\d{1,7}) name:(.*)$")
+_STATE = re.compile(r"^Thread (\d{1,7}) crashed with .{0,80}Thread State")
+_FRAME_NO = re.compile(r"^(\d{1,6})\s{1,64}")
+_FRAME_ADDR = re.compile(r"\s(0x[0-9a-fA-F]{1,16})(?=\s|$)")
+_SRC = re.compile(r"[^()]{1,1024}:\d{1,9}(?::\d{1,9})?")
+_CONT = re.compile(r"^\s{0,8}\+ (\d{1,20})( \[inlined\])?\s*$")
+_SYM_OFF = re.compile(r"(.*) \+ (\d{1,20})")
+_REG = re.compile(r"\b([a-z][a-z0-9]{0,7}):\s{0,8}(0x[0-9a-fA-F]{1,16})\b")
+_IMAGE = re.compile(r"^\s{0,32}0x([0-9a-fA-F]{1,16})\s{0,8}-\s{0,32}0x([0-9a-fA-F]{1,16})\s{1,8}(.*)$")
+_UUID = re.compile(r"<([0-9a-fA-F-]{32,36})>")
+_ARCHES = {"x86_64", "x86_64h", "i386", "arm64", "arm64e", "arm64_32", "armv7", "armv7s",
+           "armv7k", "ppc", "ppc64"}
+
+
+def parse_text(text: str, path: str | None = None) -> CrashReport:
+    """Parse a text report; CorruptInput when nothing in it is a crash report."""
+    lines = text.split("\n")
+    rep = CrashReport("text")
+    head = "\n".join(lines[:6])
+    if "Translated Report" in head:
+        rep.report_format = "translated"
+    hdr: dict[str, str] = {}
+    thread_names: dict[int, str] = {}
+    cur: CrashThread | None = None
+    vm_address: int | None = None
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i][:MAX_LINE].rstrip("\r")
+        i += 1
+        s = line.strip()
+        if s == "Full Report" and i >= 2 and lines[i - 2].startswith("---"):
+            break
+        if not s:
+            cur = None
+            continue
+        if cur is not None:
+            fr = _frame(line, len(cur.frames))
+            if fr is not None:
+                cur.frames.append(fr)
+                continue
+            c = _CONT.match(line)
+            if c and cur.frames:
+                # A symbol that ended in a newline (an assertion message the
+                # .ips stored as the symbol) wraps its " + off" onto a new line.
+                cur.frames[-1].symbol_offset = int(c.group(1))
+                cur.frames[-1].inline = cur.frames[-1].inline or bool(c.group(2))
+                continue
+            cur = None
+        m = _THREAD.match(line)
+        if m:
+            cur = CrashThread(int(m.group(1)), crashed=bool(m.group(2)))
+            rest = m.group(3).strip()
+            if rest.startswith("Dispatch queue:"):
+                cur.queue = rest[len("Dispatch queue:"):].strip() or None
+            elif rest:
+                cur.name = rest
+            if cur.name is None and cur.index in thread_names:
+                nm = thread_names[cur.index]
+                if nm.startswith("Dispatch queue:"):
+                    cur.queue = nm[len("Dispatch queue:"):].strip() or None
+                else:
+                    cur.name = nm
+            rep.threads.append(cur)
+            continue
+        m = _THREAD_NAME.match(line)
+        if m:
+            thread_names[int(m.group(1))] = m.group(2).strip()
+            continue
+        m = _STATE.match(line)
+        if m:
+            i = _registers(rep, int(m.group(1)), lines, i)
+            continue
+        if s.startswith("Binary Images:"):
+            i = _images(rep, lines, i)
+            continue
+        if s.startswith("VM Region Info:") or s.startswith("VM Regions Near"):
+            block = [s.split(":", 1)[1]] if s.startswith("VM Region Info:") else []
+            if s.startswith("VM Regions Near"):
+                a = re.match(r"VM Regions Near (?:0x)?([0-9a-fA-F]{1,16})", s)
+                vm_address = int(a.group(1), 16) if a else None
+            while i < n and lines[i].strip() and len(block) < 4096:
+                block.append(lines[i][:MAX_LINE])
+                i += 1
+            rep.vm_region_info = parse_vm_region_info("\n".join(block), vm_address)
+            continue
+        m = _KV.match(line)
+        if m and m.group(1) in _KNOWN_KEYS and m.group(1) not in hdr:
+            hdr[m.group(1)] = m.group(2).strip()
+    if not hdr and not rep.threads and not rep.images:
+        raise CorruptInput(WHAT, "no crash report header, thread or Binary Images found", path)
+    _header(rep, hdr)
+    _link_frames(rep)
+    if not rep.images:
+        rep.note("no Binary Images")
+    return rep
+
+
+def _name_pid(v: str | None) -> tuple[str | None, int | None]:
+    """``"launchd [1]"`` -> ("launchd", 1); ``"a.out [X]"`` -> ("a.out", None)."""
+    if not v:
+        return None, None
+    name, br, rest = v.rpartition("[")
+    if not br or not rest.endswith("]"):
+        return v, None
+    pid = rest[:-1].strip()
+    return name.strip() or None, int(pid) if pid.isdigit() and len(pid) < 12 else None
+
+
+def _header(rep: CrashReport, h: dict[str, str]) -> None:
+    rep.process, rep.pid = _name_pid(h.get("Process"))
+    rep.path = h.get("Path") or None
+    rep.identifier = h.get("Identifier") or None
+    rep.version = h.get("Version") or None
+    rep.code_type = h.get("Code Type") or None
+    rep.arch = arch_from_code_type(rep.code_type)
+    rep.os_version = h.get("OS Version") or None
+    rep.date = h.get("Date/Time") or None
+    rep.parent, rep.parent_pid = _name_pid(h.get("Parent Process"))
+    rep.incident = h.get("Incident Identifier") or None
+    rep.report_version = h.get("Report Version") or None
+    et = h.get("Exception Type")
+    if et:
+        m = re.fullmatch(r"(\S{1,64}) \((\S{1,32})\)", et)
+        if m:
+            rep.exception["type"], rep.exception["signal"] = m.group(1), m.group(2)
+        else:
+            rep.exception["type"] = et
+    for key, k in (("Exception Codes", "codes"), ("Exception Subtype", "subtype"),
+                   ("Exception Message", "message"), ("Exception Note", "note")):
+        if h.get(key):
+            rep.exception[k] = h[key]
+    rep.termination = h.get("Termination Reason") or h.get("Termination Signal") or None
+    ct = h.get("Crashed Thread") or h.get("Triggered by Thread")
+    if ct:
+        m = re.match(r"\d{1,7}", ct)
+        rep.crashed_thread = int(m.group(0)) if m else None
+    flagged = next((t.index for t in rep.threads if t.crashed), None)
+    if rep.crashed_thread is None or (
+            flagged is not None and all(t.index != rep.crashed_thread for t in rep.threads)):
+        # No header, or a header naming a thread the report does not list:
+        # trust the "Thread N Crashed:" block.
+        rep.crashed_thread = flagged
+    for t in rep.threads:
+        if t.index == rep.crashed_thread:
+            t.crashed = True
+    vmi = rep.vm_region_info
+    if vmi is not None and vmi.address is not None:
+        rep.fault_address = vmi.address
+    else:
+        rep.fault_address = fault_from_text(rep.exception.get("subtype"), rep.exception.get("codes"))
+
+
+def _frame(line: str, expect: int) -> CrashFrame | None:
+    m = _FRAME_NO.match(line)
+    if not m:
+        return None
+    a = _FRAME_ADDR.search(line, m.end() - 1)
+    if not a:
+        return None
+    addr = int(a.group(1), 16)
+    fr = CrashFrame(int(m.group(1)), addr)
+    name = line[m.end():a.start()].strip()
+    fr.image_name = None if name in ("", "???") else name
+    rest = line[a.end():].strip()
+    if rest.endswith(" [inlined]"):
+        fr.inline, rest = True, rest[:-len(" [inlined]")].rstrip()
+    if rest.endswith(")"):
+        k = rest.rfind(" (")
+        if k >= 0 and _SRC.fullmatch(rest[k + 2:-1]):
+            src = rest[k + 2:-1]
+            file_, _, ln = src.partition(":")
+            fr.source_file = file_
+            fr.source_line = int(ln.split(":")[0])
+            rest = rest[:k].strip()
+    so = _SYM_OFF.fullmatch(rest)
+    sym, off = (so.group(1).strip(), int(so.group(2))) if so else (rest, None)
+    if re.fullmatch(r"0x[0-9a-fA-F]{1,16}", sym) and off is not None:
+        # "0xADDR 0xLOAD + off": an unsymbolicated frame naming its image's load address.
+        load = int(sym, 16)
+        if load and load + off == addr:
+            fr.image_offset = off
+        return fr
+    if sym in ("", "???", "0") or re.fullmatch(r"\d{1,20}", sym):
+        return fr
+    fr.symbol = sym
+    fr.symbol_offset = off
+    return fr
+
+
+def _registers(rep: CrashReport, tidx: int, lines: list[str], i: int) -> int:
+    regs: dict[str, int] = {}
+    while i < len(lines) and lines[i].strip() and len(regs) < 96:
+        for name, val in _REG.findall(lines[i][:MAX_LINE]):
+            regs.setdefault(name, int(val, 16))
+        i += 1
+    for t in rep.threads:
+        if t.index == tidx:
+            t.registers = regs
+            break
+    else:
+        rep.threads.append(CrashThread(tidx, crashed=True, registers=regs))
+    return i
+
+
+def _images(rep: CrashReport, lines: list[str], i: int) -> int:
+    n = len(lines)
+    while i < n:
+        line = lines[i][:MAX_LINE].rstrip("\r")
+        m = _IMAGE.match(line)
+        if not m:
+            break       # a blank line or the next section ends the list
+        i += 1
+        img = _image(m)
+        if img is _PLACEHOLDER:
+            continue
+        if img is None:
+            rep.note(f"unusable Binary Images line: {line.strip()[:80]}")
+        else:
+            rep.images.append(img)
+    return i
+
+
+_PLACEHOLDER = CrashImage(0, None, None, None, None)
+
+
+def _image(m: re.Match) -> CrashImage | None:
+    start, end = int(m.group(1), 16), int(m.group(2), 16)
+    if end < start or end >= ADDR_LIMIT:
+        return None
+    rest = m.group(3)
+    apple = None
+    if rest.startswith("+"):
+        apple, rest = False, rest[1:]
+    u = _UUID.search(rest)
+    uuid, path = None, None
+    if u:
+        uuid = norm_uuid(u.group(1))
+        path = rest[u.end():].strip() or None
+        rest = rest[:u.start()]
+    rest = rest.strip()
+    version = None
+    if rest.endswith(")"):
+        k = rest.rfind("(")
+        if k >= 0:
+            version = rest[k + 1:-1].strip() or None
+            rest = rest[:k].strip()
+    if version in ("*", "???"):
+        version = None
+    arch = None
+    name, _, last = rest.rpartition(" ")
+    if name and last in _ARCHES:
+        arch, rest = last, name.strip()
+    if rest == "???":
+        rest = ""
+    if path == "???":
+        path = None
+    if uuid is None and not path and not rest:
+        # The .ips "A" entry rendered as "0x0 - 0xffffffffffffffff ??? (*) <0…0> ???":
+        # it stands for frames outside any image, it is not an image.
+        return _PLACEHOLDER
+    # The name column is the bundle identifier when the image has one
+    # ("com.transitapp.TransitX"); the file name comes from the path.
+    ident = rest if (rest and path and "." in rest and rest != path.rsplit("/", 1)[-1]
+                     and " " not in rest) else None
+    name = path.rsplit("/", 1)[-1] if path else (rest or None)
+    return CrashImage(start, end - start + 1, uuid, path, name, arch, version, ident, apple)
+
+
+def _link_frames(rep: CrashReport) -> None:
+    """Attach each frame to the image holding its address (by range, which
+    works whatever name the frame column shows)."""
+    order = sorted(range(len(rep.images)), key=lambda k: rep.images[k].base)
+    starts = [rep.images[k].base for k in order]
+    for t in rep.threads:
+        for f in t.frames:
+            j = bisect.bisect_right(starts, f.address) - 1
+            if j >= 0:
+                k = order[j]
+                im = rep.images[k]
+                if im.size and f.address < im.base + im.size:
+                    f.image_index = k
+                    f.image_offset = f.address - im.base
+                    f.image_name = f.image_name or im.name
