@@ -1,0 +1,165 @@
+"""Where an image's symbols come from, in order of preference:
+
+1. a file on disk: ``Image.file_path``; else ``Image.path`` (or a file of
+   the same name under a ``--search-path`` directory) if its UUID /
+   build-id matches the image's;
+2. the shared cache reader (``target.shared_cache.reader``) for cache
+   images: their nlist + the unmapped locals of the ``.symbols`` file;
+3. target memory (``target.memory``): the Mach-O header and __LINKEDIT as
+   mapped in the target.
+
+Each loader returns a SymbolIndex or None (nothing usable there).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import SymmapError
+from ..formats import macho as _macho
+from ..formats.macho_symbols import ImageSymbols, image_symbols
+from ..model import Image, Target
+from ._index import SymbolIndex, build_index
+from ._membuf import MemoryBuffer
+
+__all__ = ["load_index", "macho_index"]
+
+# Load commands of a real image fit in a few pages; refuse more.
+_MAX_HEADER = 1 << 20
+
+
+def macho_index(m: _macho.MachO, syms: ImageSymbols, image_name: str,
+                extra_named: list[tuple[int, str]] | None = None) -> SymbolIndex:
+    """Index from a parsed header (for its unslid section/segment bounds)
+    and its symbol sources.  Name preference at one address: external
+    nlist, local nlist, then the exports trie (chained-fixup binaries may
+    have only the trie), then ``extra_named`` (e.g. cache locals)."""
+    named: list[tuple[int, str]] = [(a, n) for a, n, _s, ext in syms.symbols if ext]
+    named += [(a, n) for a, n, _s, ext in syms.symbols if not ext]
+    named += [(a, n) for a, n, _f in syms.exports]
+    if extra_named:
+        named += extra_named
+    sections = [(c.addr, c.addr + c.size) for s in m.segments for c in s.sections]
+    segments = [(s.vmaddr, s.vmaddr + s.vmsize) for s in m.segments
+                if s.name != "__PAGEZERO" and s.vmsize]
+    return build_index(named, sections, segments, unnamed=syms.function_starts,
+                       image_base=m.text_vmaddr or 0, image_name=image_name)
+
+
+def _read_file(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _pick_slice(buf: bytes, image: Image, path: str) -> _macho.MachO | None:
+    """The Mach-O in a thin or fat file that is this image: same UUID when
+    the image has one, else same arch, else the only slice."""
+    cands = []
+    for _arch, off in _macho.iter_slices(buf, path):
+        cands.append(_macho.parse_macho(buf, off, path))
+    if image.uuid:
+        for m in cands:
+            if m.uuid == image.uuid:
+                return m
+        return None
+    if image.arch:
+        for m in cands:
+            if m.arch == image.arch:
+                return m
+    return cands[0] if len(cands) == 1 else None
+
+
+def _file_candidates(image: Image, search_paths: list[str]) -> list[tuple[str, bool]]:
+    """(path, trusted): file_path is trusted as the image's own file; other
+    paths must prove it by UUID/build-id."""
+    out: list[tuple[str, bool]] = []
+    if image.file_path:
+        out.append((image.file_path, True))
+    if image.path and os.path.isfile(image.path):
+        out.append((image.path, False))
+    for d in search_paths:
+        for rel in (image.name,
+                    f"{image.name}.dSYM/Contents/Resources/DWARF/{image.name}"):
+            p = os.path.join(d, rel)
+            if os.path.isfile(p):
+                out.append((p, False))
+    return out
+
+
+def _from_file(image: Image, path: str, trusted: bool) -> SymbolIndex | None:
+    buf = _read_file(path)
+    if not buf:
+        return None
+    if buf[:4] == b"\x7fELF":
+        from ._elf import elf_index
+        return elf_index(buf, image, path, trusted)
+    if not (_macho.is_macho_magic(buf) or _macho.is_fat_magic(buf)):
+        return None
+    if not trusted and not image.uuid:
+        return None          # nothing to prove the file is this image
+    m = _pick_slice(buf, image, path)
+    if m is None:
+        return None
+    return macho_index(m, image_symbols(buf, m), image.name)
+
+
+def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
+    mem = target.memory
+    if mem is None:
+        return None
+    head = bytes(mem.read(image.load_address, 0x1000) or b"")
+    if not _macho.is_macho_magic(head):
+        return None
+    sizeofcmds = int.from_bytes(head[20:24], "little")
+    need = 32 + sizeofcmds
+    if need > len(head):
+        if need > _MAX_HEADER:
+            return None
+        head = bytes(mem.read(image.load_address, need) or b"")
+    m = _macho.parse_macho(head, 0, image.path)
+    if image.uuid and m.uuid and m.uuid != image.uuid:
+        return None
+    le = m.segment("__LINKEDIT")
+    if le is None or m.text_vmaddr is None:
+        return None
+    slide = image.load_address - m.text_vmaddr
+    # Linkedit offsets are file offsets; in memory the data sits at
+    # __LINKEDIT.vmaddr - __LINKEDIT.fileoff + off (+ slide)
+    # (frida gumdarwinmodule.c gum_find_linkedit).
+    buf = MemoryBuffer(mem, le.vmaddr + slide, le.filesize)
+    return macho_index(m, image_symbols(buf, m, -le.fileoff), image.name)
+
+
+def _from_cache(image: Image, target: Target) -> SymbolIndex | None:
+    sc = target.shared_cache
+    reader: Any = getattr(sc, "reader", None) if sc else None
+    if reader is None:
+        return None
+    from ._cache import cache_index
+    return cache_index(reader, image)
+
+
+def load_index(image: Image, target: Target, search_paths: list[str]) -> tuple[SymbolIndex | None, str | None]:
+    """(index, source) for ``image``; source is "file:PATH", "cache" or
+    "memory".  Errors in one source (corrupt file) fall through to the next."""
+    for path, trusted in _file_candidates(image, search_paths):
+        try:
+            idx = _from_file(image, path, trusted)
+        except SymmapError:
+            idx = None
+        if idx is not None:
+            return idx, f"file:{path}"
+    loaders = ((_from_cache, "cache"), (_from_memory, "memory"))
+    if not image.in_shared_cache:
+        loaders = loaders[::-1]
+    for fn, name in loaders:
+        try:
+            idx = fn(image, target)
+        except SymmapError:
+            idx = None
+        if idx is not None:
+            return idx, name
+    return None, None
