@@ -1,0 +1,418 @@
+"""Live Linux processes through procfs: /proc/PID/{smaps,maps,exe,comm,stat,map_files,mem}.
+
+One pass over ``smaps`` gives every region and its Rss/dirty/swap; each
+distinct ELF file mapped gets an Image whose load bias comes from its
+lowest-offset mapping (see ``symmap.formats.elf.load_bias``).
+
+Errors follow psutil's ``wrap_exceptions`` (psutil/_pslinux.py): EACCES/EPERM
+-> AccessDenied; a missing file is NoSuchProcess only once /proc/PID itself is
+gone, and ProcessVanished when it existed when we started.  The process is
+re-checked at the end (pid dir, state, start time) because reading smaps of a
+process that exits mid-read just yields a short file, not an error.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from datetime import datetime
+
+from ..errors import AccessDenied, NoSuchProcess, ProcessVanished
+from ..model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
+
+__all__ = ["open_pid", "find_pids", "parse_maps", "ProcMemory"]
+
+_PSEUDO_KINDS = {"[heap]": "heap", "[stack]": "stack", "[vdso]": "vdso", "[vvar]": "vvar",
+                 "[vvar_vclock]": "vvar", "[vsyscall]": "vsyscall"}
+_DELETED = " (deleted)"
+# Kernel show_map_vma(): the name starts after padding to 25 + 6*sizeof(void*) - 1
+# columns plus one space (fs/proc/task_mmu.c, seq_setwidth/seq_pad).
+_NAME_COL = 25 + 6 * 8 - 1 + 1
+_HEX = frozenset("0123456789abcdef")
+
+
+class _Proc:
+    """Path helpers + the psutil-style error translation for one pid."""
+
+    def __init__(self, pid: int, root: str) -> None:
+        self.pid = pid
+        self.root = root
+        self.dir = f"{root}/{pid}"
+        self.existed = False
+
+    def gone(self) -> bool:
+        return not os.path.isdir(self.dir)
+
+    def fail(self, e: OSError, what: str) -> Exception:
+        if isinstance(e, PermissionError) or e.errno in (errno.EACCES, errno.EPERM):
+            return AccessDenied(self.pid, f"permission denied reading {what} of process "
+                                          f"{self.pid} (run as its user or root)")
+        if e.errno in (errno.ENOENT, errno.ESRCH) and self.gone():
+            if self.existed:
+                return ProcessVanished(self.pid)
+            return NoSuchProcess(self.pid)
+        if e.errno == errno.ESRCH:
+            return ProcessVanished(self.pid)
+        return e
+
+    def read(self, name: str) -> bytes:
+        try:
+            with open(f"{self.dir}/{name}", "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise self.fail(e, name) from None
+
+    def readlink(self, name: str) -> str:
+        try:
+            return os.readlink(f"{self.dir}/{name}")
+        except OSError as e:
+            raise self.fail(e, name) from None
+
+
+def _decode(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _stat_fields(proc: _Proc) -> tuple[str, int, int]:
+    """(state, ppid, starttime) from /proc/PID/stat.  comm may hold ')' and
+    spaces, so split after the LAST ')' (proc(5))."""
+    raw = _decode(proc.read("stat"))
+    rest = raw[raw.rfind(")") + 2:].split()
+    return rest[0], int(rest[1]), int(rest[19])
+
+
+def _unescape(name: str) -> str:
+    # seq_file_path(m, file, "\n") escapes only '\n' (as \012); a literal
+    # backslash is printed as is, so only that one sequence is decoded.
+    return name.replace("\\012", "\n") if "\\012" in name else name
+
+
+def _name_of(line: str, p: int) -> str:
+    """The name field of a maps line whose inode field ends at index p."""
+    n = len(line)
+    q = p
+    while q < n and line[q] == " ":
+        q += 1
+    if q >= n:
+        return ""
+    # Padding ends at the name column (or one space after a long prefix);
+    # spaces beyond it belong to the name ("  lead.so" keeps its spaces).
+    expected = max(_NAME_COL, p + 2)
+    return line[expected if q > expected else q:]
+
+
+def parse_maps(text: str, with_counters: bool) -> tuple[list[Region], list[tuple[int, int]]]:
+    """Regions from maps/smaps text, plus each region's (dev, inode).
+
+    Counters (Rss, dirty, swap) come from smaps field lines when
+    ``with_counters``; otherwise they stay None (unknown).
+    """
+    regions: list[Region] = []
+    ids: list[tuple[int, int]] = []
+    lines = text.split("\n")
+    cur: Region | None = None
+    hexd = _HEX
+    for line in lines:
+        if not line:
+            continue
+        c = line[0]
+        if c in hexd:
+            cur = _header(line, regions, ids)
+            if with_counters:
+                cur.resident = cur.dirty = cur.swapped = 0
+            continue
+        if cur is None or not with_counters:
+            continue
+        # Only four of ~25 field lines matter; test the first letter before slicing.
+        if c == "R":
+            if line.startswith("Rss:"):
+                cur.resident = int(line[4:-3]) * 1024
+        elif c == "S":
+            if line.startswith("Shared_Dirty:"):
+                cur.dirty += int(line[13:-3]) * 1024
+            elif line.startswith("Swap:"):
+                cur.swapped = int(line[5:-3]) * 1024
+        elif c == "P":
+            if line.startswith("Private_Dirty:"):
+                cur.dirty += int(line[14:-3]) * 1024
+    return regions, ids
+
+
+def _header(line: str, regions: list[Region], ids: list[tuple[int, int]]) -> Region:
+    dash = line.index("-")
+    sp1 = line.index(" ", dash)
+    sp2 = line.index(" ", sp1 + 1)
+    sp3 = line.index(" ", sp2 + 1)
+    sp4 = line.index(" ", sp3 + 1)
+    sp5 = line.find(" ", sp4 + 1)
+    if sp5 < 0:
+        sp5 = len(line)
+    start = int(line[:dash], 16)
+    end = int(line[dash + 1:sp1], 16)
+    perms = line[sp1 + 1:sp2]
+    offset = int(line[sp2 + 1:sp3], 16)
+    major, _, minor = line[sp3 + 1:sp4].partition(":")
+    dev = (int(major, 16), int(minor, 16))
+    inode = int(line[sp4 + 1:sp5])
+    prot = ((PROT_READ if perms[0] == "r" else 0) | (PROT_WRITE if perms[1] == "w" else 0)
+            | (PROT_EXEC if perms[2] == "x" else 0))
+    name = _name_of(line, sp5)
+    r = Region(start, end, prot, None, "SHM" if perms[3] == "s" else "PRV")
+    _classify(r, name, inode, offset)
+    regions.append(r)
+    ids.append((os.makedev(*dev) if inode else 0, inode))
+    return r
+
+
+def _classify(r: Region, name: str, inode: int, offset: int) -> None:
+    if not name:
+        r.kind = "guard" if r.prot == 0 else "anon"
+        return
+    if name[0] == "[":
+        kind = _PSEUDO_KINDS.get(name)
+        if kind is None and name.startswith("[stack:"):
+            kind = "stack"             # pre-4.5 kernels named thread stacks
+        if kind is not None:
+            r.kind = kind
+            return
+        # [anon:NAME] (PR_SET_VMA_ANON_NAME), [anon_shmem:NAME], [uprobes]...: keep the name.
+        r.kind = "shm" if name.startswith("[anon_shmem:") else ("guard" if r.prot == 0 else "anon")
+        r.path = name
+        return
+    name = _unescape(name)
+    deleted = name.endswith(_DELETED)
+    if deleted:
+        # A file really named "x (deleted)" that still exists keeps its name;
+        # checked later against the inode (_fix_deleted), here assume unlinked.
+        name = name[: -len(_DELETED)]
+    r.path = name
+    r.offset = offset
+    if name.startswith("/memfd:"):
+        r.kind = "memfd"
+    elif name.startswith("/SYSV") or name == "/dev/zero" or name.startswith("/dev/shm/"):
+        r.kind = "shm"
+    elif deleted:
+        r.kind = "deleted"
+    else:
+        r.kind = "file"
+
+
+def _fix_deleted(regions: list[Region], ids: list[tuple[int, int]]) -> None:
+    """Undo the ' (deleted)' strip for a live file whose real name ends so."""
+    checked: dict[str, bool] = {}
+    for r, (dev, ino) in zip(regions, ids):
+        if r.kind != "deleted" or r.path is None:
+            continue
+        real = r.path + _DELETED
+        ok = checked.get(real)
+        if ok is None:
+            try:
+                st = os.stat(real)
+                ok = st.st_ino == ino and st.st_dev == dev
+            except OSError:
+                ok = False
+            checked[real] = ok
+        if ok:
+            r.path, r.kind = real, "file"
+
+
+class ProcMemory:
+    """Reads /proc/PID/mem with pread; unreadable ranges give b"" (or a short read)."""
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read(self, address: int, size: int) -> bytes:
+        out = []
+        got = 0
+        while got < size:
+            try:
+                b = os.pread(self.fd, min(self._CHUNK, size - got), address + got)
+            except (OSError, OverflowError):
+                break
+            if not b:
+                break
+            out.append(b)
+            got += len(b)
+        return b"".join(out)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _open_file_for(proc: _Proc, r: Region, dev: int, ino: int) -> str | None:
+    """A readable path with the bytes of region r's file: the path itself if it
+    is the same inode, else /proc/PID/map_files/<range> (works for deleted
+    files; needs CAP_SYS_ADMIN), else /proc/PID/root/<path> (other mount ns)."""
+    path = r.path or ""
+    cands = []
+    if r.kind == "file":
+        cands.append(path)
+    cands.append(f"{proc.dir}/map_files/{r.start:x}-{r.end:x}")
+    if path.startswith("/"):
+        cands.append(f"{proc.dir}/root{path}")
+    fallback = None
+    for c in cands:
+        try:
+            st = os.stat(c)
+        except (OSError, ValueError):
+            continue
+        if not os.access(c, os.R_OK):
+            continue
+        if st.st_ino == ino and st.st_dev == dev:
+            return c
+        if fallback is None:
+            fallback = c   # overlayfs reports the lower inode in maps; stat sees the upper one
+    return fallback
+
+
+def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page_size: int,
+            exe: str | None, notes: list[str]) -> list[Image]:
+    from ..errors import CorruptInput
+    from ..formats import elf as elfmod
+
+    first: dict[tuple[int, int, str], int] = {}
+    for i, r in enumerate(regions):
+        if r.kind not in ("file", "deleted") or r.path is None:
+            continue
+        key = (ids[i][0], ids[i][1], r.path)
+        j = first.get(key)
+        if j is None or (r.offset or 0) < (regions[j].offset or 0):
+            first[key] = i
+    images: list[Image] = []
+    for (dev, ino, path), i in first.items():
+        r = regions[i]
+        fp = _open_file_for(proc, r, dev, ino)
+        if fp is None:
+            notes.append(f"cannot read {path}: no image for it")
+            continue
+        try:
+            with open(fp, "rb") as f:
+                if f.read(4) != elfmod.ELF_MAGIC:
+                    continue        # fonts, locale archives, data files: stay "mapped file"
+            with elfmod.open_elf(fp) as e:
+                bias = elfmod.load_bias(e, r.start, r.offset or 0, page_size, r.prot)
+                if bias is None:
+                    continue        # an ELF mmapped as data, not by the loader
+                img = elfmod.to_image(e, path, bias, file_path=fp)
+        except CorruptInput as ex:
+            notes.append(f"{path}: {ex}")
+            continue
+        except OSError as ex:
+            notes.append(f"cannot read {path}: {ex.strerror}")
+            continue
+        images.append(img)
+    exe_path = exe[: -len(_DELETED)] if exe and exe.endswith(_DELETED) else exe
+    images.sort(key=lambda im: (im.path != exe_path, im.load_address))
+    return images
+
+
+def open_pid(pid: int, opts) -> Target:
+    root = getattr(opts, "procfs_root", "/proc") or "/proc"
+    proc = _Proc(pid, root)
+    if pid <= 0 or proc.gone():
+        raise NoSuchProcess(pid)
+    state, ppid, started = _stat_fields(proc)
+    proc.existed = True
+    if state == "Z":
+        raise NoSuchProcess(pid, f"process {pid} is a zombie (exited, not yet reaped)")
+    comm = _decode(proc.read("comm")).rstrip("\n")
+
+    with_counters = True
+    try:
+        text = _decode(proc.read("smaps"))
+    except FileNotFoundError:
+        # Kernel without CONFIG_PROC_PAGE_MONITOR: maps only, counters unknown.
+        text = _decode(proc.read("maps"))
+        with_counters = False
+    regions, ids = parse_maps(text, with_counters)
+    _fix_deleted(regions, ids)
+
+    try:
+        exe: str | None = proc.readlink("exe")
+    except (AccessDenied, NoSuchProcess):
+        raise
+    except OSError:
+        exe = None                  # kernel threads have no exe
+    page_size = os.sysconf("SC_PAGE_SIZE")
+    notes: list[str] = []
+    images = _images(proc, regions, ids, page_size, exe, notes)
+
+    memory = None
+    try:
+        fd = os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        memory = ProcMemory(fd)
+    except OSError:
+        notes.append("memory not readable (no ptrace access): contents unavailable")
+
+    uts = os.uname()
+    parent = None
+    try:
+        with open(f"{root}/{ppid}/comm", "rb") as f:
+            parent = _decode(f.read()).rstrip("\n")
+    except OSError:
+        pass
+    exe_path = exe[: -len(_DELETED)] if exe and exe.endswith(_DELETED) else exe
+    arch = next((im.arch for im in images if im.path == exe_path and im.arch), None) or uts.machine
+    t = Target(kind="live", name=comm, pid=pid, path=exe_path, arch=arch, page_size=page_size,
+               os="linux", os_version=uts.release, regions=regions, images=images,
+               info={"parent": (ppid, parent),
+                     "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+                     "os_version": uts.release},
+               notes=notes, memory=memory)
+    if memory is not None:
+        t.closers.append(memory.close)
+
+    # smaps of a process that died mid-read is just short: re-check it is the same live process.
+    try:
+        state2, _, started2 = _stat_fields(proc)
+    except NoSuchProcess:
+        t.close()
+        raise ProcessVanished(pid) from None
+    if state2 == "Z" or started2 != started:
+        t.close()
+        raise ProcessVanished(pid)
+    return t
+
+
+def find_pids(name: str, procfs_root: str = "/proc") -> list[tuple[int, str]]:
+    """Processes whose comm, exe basename or argv[0] basename equals ``name``
+    (this process excluded: ``symmap python3`` should not find itself)."""
+    me = os.getpid()
+    out: list[tuple[int, str]] = []
+    try:
+        entries = os.listdir(procfs_root)
+    except OSError:
+        return out
+    for ent in entries:
+        if not ent.isdigit() or int(ent) == me:
+            continue
+        d = f"{procfs_root}/{ent}"
+        try:
+            with open(f"{d}/comm", "rb") as f:
+                comm = _decode(f.read()).rstrip("\n")
+        except OSError:
+            continue
+        match = comm == name
+        if not match:
+            try:
+                exe = os.readlink(f"{d}/exe")
+                if exe.endswith(_DELETED):
+                    exe = exe[: -len(_DELETED)]
+                match = exe.rsplit("/", 1)[-1] == name
+            except OSError:
+                pass
+        if not match:
+            try:
+                with open(f"{d}/cmdline", "rb") as f:
+                    argv0 = _decode(f.read().split(b"\0", 1)[0])
+                match = bool(argv0) and argv0.rsplit("/", 1)[-1] == name
+            except OSError:
+                pass
+        if match:
+            out.append((int(ent), comm))
+    out.sort()
+    return out
