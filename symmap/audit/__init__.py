@@ -1,0 +1,8 @@
+"""Security audit of a target's memory (``symmap audit``) and target diffs
+(``symmap diff``).  ``audit(target)`` returns ``Finding`` objects."""
+from __future__ import annotations
+
+from .findings import SEVERITIES, Finding, severity_rank
+from .rules import RULES, audit
+
+__all__ = ["audit", "Finding", "SEVERITIES", "severity_rank", "RULES"]

@@ -1,0 +1,53 @@
+"""`symmap diff A B`: what changed between two snapshots or live targets."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._common import open_annotated, open_options, target_options
+
+EPILOG = """\b
+Examples:
+  symmap save 1234 -o before.json; ...; symmap diff before.json 1234
+  symmap diff before.json after.json --json
+  symmap diff before.json after.json >/dev/null && echo unchanged
+
+\b
+Exit codes: 0 identical; 1 different; 2 bad target or input;
+3 permission denied; 4 the process vanished.
+"""
+
+
+@click.command("diff", epilog=EPILOG)
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@target_options
+@click.pass_context
+def command(ctx, a, b, as_json, **kw):
+    """Compare A (before) with B (after): regions added, removed, resized or
+    re-protected, images loaded or unloaded, and new audit findings.
+
+    A and B are snapshots (`symmap save`), PIDs, process names or files.
+    Regions are compared by address coverage, so a region split or merged
+    by the kernel is not reported; one new mapping is one added region.
+    """
+    from ..audit.diff import diff_targets
+    opts = open_options(**kw)
+    ta = open_annotated(a, opts)
+    try:
+        tb = open_annotated(b, opts)
+        try:
+            d = diff_targets(ta, tb)
+        finally:
+            tb.close()
+    finally:
+        ta.close()
+    if as_json:
+        click.echo(json.dumps({"schema": 1, **d.to_dict()}, indent=1, ensure_ascii=True))
+    else:
+        for line in d.lines():
+            click.echo(line)
+    if not d.identical:
+        ctx.exit(1)

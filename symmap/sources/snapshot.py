@@ -1,0 +1,263 @@
+"""Source: a ``symmap save`` JSON snapshot (render/json.py schema 1).
+
+The snapshot is rebuilt into the exact Target that was saved (regions with
+their joined type/detail/image/segment, images with segments and sections,
+the shared cache without a reader, threads, info, notes) and marked
+annotated, so every command renders it byte for byte as it rendered the
+original.  ``Target.kind`` stays the saved kind (``live``, ``core`` ...)
+for the same reason: the report prints it.
+
+The file is untrusted: every field is type- and range-checked and any
+mismatch is one ``CorruptInput("snapshot", ...)``; nothing is allocated from
+a count read out of the file (lists are as long as the JSON really is).
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..errors import BadTarget, CorruptInput
+from ..model import (CacheMapping, Frame, Image, Region, Section, Segment, SharedCache, Target,
+                     Thread, parse_prot, TARGET_KINDS)
+
+__all__ = ["open_file", "load", "from_dict", "SCHEMA"]
+
+SCHEMA = 1
+_U64 = 1 << 64
+_MISSING = object()
+
+
+class _Bad(Exception):
+    """Internal: a field failed validation; ``where`` is a JSON path."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+
+
+class _Obj:
+    """A JSON object being read, with typed, range-checked accessors."""
+
+    __slots__ = ("d", "where")
+
+    def __init__(self, d: Any, where: str) -> None:
+        if not isinstance(d, dict):
+            raise _Bad(where, f"expected an object, got {_tname(d)}")
+        self.d = d
+        self.where = where
+
+    def _get(self, key: str, nullable: bool) -> Any:
+        v = self.d.get(key, _MISSING)
+        if v is _MISSING:
+            raise _Bad(f"{self.where}.{key}", "missing")
+        if v is None and not nullable:
+            raise _Bad(f"{self.where}.{key}", "must not be null")
+        return v
+
+    def int(self, key: str, nullable: bool = False, signed: bool = False) -> int | None:
+        v = self._get(key, nullable)
+        if v is None:
+            return None
+        # bool is an int subclass in Python but never a valid address.
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise _Bad(f"{self.where}.{key}", f"expected an integer, got {_tname(v)}")
+        lo = -_U64 if signed else 0
+        if not lo <= v < _U64:
+            raise _Bad(f"{self.where}.{key}", "integer out of the 64-bit range")
+        return v
+
+    def str(self, key: str, nullable: bool = True) -> str | None:
+        v = self._get(key, nullable)
+        if v is not None and not isinstance(v, str):
+            raise _Bad(f"{self.where}.{key}", f"expected a string, got {_tname(v)}")
+        return v
+
+    def bool(self, key: str) -> bool:
+        v = self._get(key, False)
+        if not isinstance(v, bool):
+            raise _Bad(f"{self.where}.{key}", f"expected true/false, got {_tname(v)}")
+        return v
+
+    def prot(self, key: str, nullable: bool = True) -> int | None:
+        v = self.str(key, nullable)
+        if v is None:
+            return None
+        if len(v) != 3:
+            raise _Bad(f"{self.where}.{key}", f"bad protection {v[:16]!r}")
+        try:
+            return parse_prot(v)
+        except ValueError:
+            raise _Bad(f"{self.where}.{key}", f"bad protection {v!r}") from None
+
+    def list(self, key: str, nullable: bool = False) -> list | None:
+        v = self._get(key, nullable)
+        if v is None:
+            return None
+        if not isinstance(v, list):
+            raise _Bad(f"{self.where}.{key}", f"expected a list, got {_tname(v)}")
+        return v
+
+    def obj(self, key: str, nullable: bool = False) -> "_Obj | None":
+        v = self._get(key, nullable)
+        if v is None:
+            return None
+        return _Obj(v, f"{self.where}.{key}")
+
+    def each(self, key: str) -> list["_Obj"]:
+        return [_Obj(x, f"{self.where}.{key}[{i}]") for i, x in enumerate(self.list(key) or [])]
+
+
+def _tname(v: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null",
+            int: "integer", float: "number"}.get(type(v), type(v).__name__)
+
+
+def _section(o: _Obj) -> Section:
+    return Section(name=o.str("name", False), segment=o.str("segment", False),
+                   address=o.int("address"), size=o.int("size"),
+                   file_offset=o.int("file_offset", True))
+
+
+def _segment(o: _Obj) -> Segment:
+    return Segment(name=o.str("name", False), address=o.int("address"), size=o.int("size"),
+                   prot=o.prot("prot", False), max_prot=o.prot("max_prot", False),
+                   file_offset=o.int("file_offset", True), file_size=o.int("file_size", True),
+                   sections=[_section(s) for s in o.each("sections")])
+
+
+def _image(o: _Obj) -> Image:
+    return Image(path=o.str("path", False), load_address=o.int("load_address"),
+                 uuid=o.str("uuid"), slide=o.int("slide", True, signed=True),
+                 in_shared_cache=o.bool("in_shared_cache"), filetype=o.str("filetype"),
+                 arch=o.str("arch"), size=o.int("size", True),
+                 install_name=o.str("install_name"),
+                 segments=[_segment(s) for s in o.each("segments")])
+
+
+def _region(o: _Obj) -> Region:
+    r = Region(start=o.int("start"), end=o.int("end"), prot=o.prot("prot"),
+               max_prot=o.prot("max_prot"), share_mode=o.str("share_mode"),
+               tag=o.int("tag", True), kind=o.str("kind"), resident=o.int("resident", True),
+               dirty=o.int("dirty", True), swapped=o.int("swapped", True), path=o.str("path"),
+               offset=o.int("offset", True), purgeable=o.str("purgeable"),
+               depth=o.int("depth", True), type=o.str("type"), detail=o.str("detail"),
+               image=o.str("image"), segment=o.str("segment"))
+    if r.end < r.start:
+        raise _Bad(o.where, "region ends before it starts")
+    return r
+
+
+def _cache(o: _Obj) -> SharedCache:
+    maps = [CacheMapping(address=m.int("address"), size=m.int("size"),
+                         file_offset=m.int("file_offset"), max_prot=m.prot("max_prot", False),
+                         init_prot=m.prot("init_prot", False), name=m.str("name"),
+                         subcache=m.int("subcache"))
+            for m in o.each("mappings")]
+    subs = []
+    for i, s in enumerate(o.list("subcaches")):
+        so = _Obj(s, f"{o.where}.subcaches[{i}]")
+        for k, v in so.d.items():
+            if not (v is None or isinstance(v, (str, bool)) or
+                    (isinstance(v, int) and -_U64 < v < _U64)):
+                raise _Bad(f"{so.where}.{k}", f"unexpected {_tname(v)}")
+        subs.append(dict(so.d))
+    return SharedCache(uuid=o.str("uuid"), base=o.int("base"),
+                       slide=o.int("slide", True, signed=True), size=o.int("size", True),
+                       path=o.str("path"), mappings=maps, subcaches=subs)
+
+
+def _frame(o: _Obj) -> Frame:
+    return Frame(address=o.int("address"), image=o.str("image"), symbol=o.str("symbol"),
+                 offset=o.int("offset", True, signed=True),
+                 image_offset=o.int("image_offset", True, signed=True))
+
+
+def _thread(o: _Obj) -> Thread:
+    return Thread(index=o.int("index"), name=o.str("name"), pc=o.int("pc", True),
+                  sp=o.int("sp", True), crashed=o.bool("crashed"),
+                  frames=[_frame(f) for f in o.each("frames")])
+
+
+def _check_info(v: Any, where: str) -> Any:
+    """info holds plain JSON values; bound ints so renderers never meet bignums."""
+    if isinstance(v, dict):
+        return {k: _check_info(x, f"{where}.{k}") for k, x in v.items()}
+    if isinstance(v, list):
+        return [_check_info(x, f"{where}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, int) and not isinstance(v, bool) and not -_U64 < v < _U64:
+        raise _Bad(where, "integer out of the 64-bit range")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise _Bad(where, "not a finite number")
+    return v
+
+
+def from_dict(d: Any) -> Target:
+    """Rebuild the Target of a parsed snapshot; raises CorruptInput."""
+    try:
+        return _from_dict(d)
+    except _Bad as e:
+        raise CorruptInput("snapshot", str(e)) from None
+    except RecursionError:
+        raise CorruptInput("snapshot", "nested too deeply") from None
+
+
+def _from_dict(d: Any) -> Target:
+    top = _Obj(d, "$")
+    schema = top.d.get("schema")
+    if schema != SCHEMA or isinstance(schema, bool):
+        raise _Bad("$.schema", f"unsupported schema {schema!r} (this symmap reads {SCHEMA})")
+    t = top.obj("target")
+    kind = t.str("kind", False)
+    if kind not in TARGET_KINDS:
+        raise _Bad("$.target.kind", f"unknown kind {kind[:32]!r}")
+    info = t.obj("info")
+    notes = top.list("notes")
+    for i, n in enumerate(notes):
+        if not isinstance(n, str):
+            raise _Bad(f"$.notes[{i}]", f"expected a string, got {_tname(n)}")
+    regions = [_region(r) for r in top.each("regions")]
+    for a, b in zip(regions, regions[1:]):
+        if b.start < a.start:
+            raise _Bad("$.regions", "regions are not sorted by start address")
+    cache = top.obj("shared_cache", True)
+    return Target(
+        kind=kind, name=t.str("name"), pid=t.int("pid", True), path=t.str("path"),
+        arch=t.str("arch"), page_size=t.int("page_size", True), os=t.str("os"),
+        os_version=t.str("os_version"), partial=t.bool("partial"),
+        info=_check_info(info.d, "$.target.info"), notes=list(notes), regions=regions,
+        images=[_image(i) for i in top.each("images")],
+        shared_cache=_cache(cache) if cache is not None else None,
+        threads=[_thread(th) for th in top.each("threads")],
+        annotated=True,
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def load(text: str | bytes, path: str | None = None) -> Target:
+    """Parse snapshot JSON text into a Target; raises CorruptInput."""
+    try:
+        d = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise CorruptInput("snapshot", "nested too deeply", path) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        # ValueError also covers ints longer than sys.get_int_max_str_digits().
+        raise CorruptInput("snapshot", f"not JSON ({str(e)[:80]})", path) from None
+    try:
+        return _from_dict(d)
+    except _Bad as e:
+        raise CorruptInput("snapshot", str(e), path) from None
+    except RecursionError:
+        raise CorruptInput("snapshot", "nested too deeply", path) from None
+
+
+def open_file(path: str, opts: Any = None) -> Target:
+    """Open a ``symmap save`` file as a Target (already annotated)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise BadTarget(f"{path}: {e.strerror}") from None
+    return load(data, path)
