@@ -26,6 +26,10 @@ MAX_HEADER = 0x10000           # mach_header + load commands read from memory, a
 MAX_LINKEDIT = 64 << 20        # dyld's __LINKEDIT read to find its symbol, at most
 MAX_SCAN = 100_000             # segment starts probed for dyld's header
 MH_DYLIB_IN_CACHE = 0x80000000
+# Upper end of the shared region: arm64 0x180000000 + 0x180000000; x86_64 the
+# larger of 0x7FFF00000000 + 0xFFE00000 (macOS 10.13-11) and 0x7FF800000000 + 0x7FE000000.
+_SHARED_REGION_END = {"arm64": 0x300000000, "arm64e": 0x300000000, "x86_64": 0x7FFFFFE00000,
+                      "x86_64h": 0x7FFFFFE00000}
 _AII_SYMBOLS = ("_dyld_all_image_infos", "__ZN5dyld419dyld_all_image_infosE")
 
 
@@ -105,14 +109,15 @@ def _read_macho(mem: mc.CoreMemory, addr: int, path: str) -> MachO | None:
 def _image_at(t: Target, mem: mc.CoreMemory, addr: int, path: str | None, uuid: str | None,
               cache: SharedCache | None = None) -> Image:
     label = path or f"image@{addr:#x}"
-    in_cache = cache is not None and _in_cache(cache, addr)
+    in_cache = cache is not None and _in_cache(cache, addr, t.arch)
     slide = cache.slide if in_cache else None
     m = _read_macho(mem, addr, label)
     if m is None and in_cache and cache.reader is not None and slide is not None:
         m = _macho_from_cache(cache.reader, addr - slide)
     if m is None:
-        t.notes.append(f"core: no Mach-O header in the core at {addr:#x} ({label})")
-        return Image(path=label, load_address=addr, uuid=uuid, slide=None,
+        if not in_cache:    # for cache images the one "pages not in the core" note says it
+            t.notes.append(f"core: no Mach-O header in the core at {addr:#x} ({label})")
+        return Image(path=label, load_address=addr, uuid=uuid, slide=slide,
                      in_shared_cache=in_cache)
     if uuid and m.uuid and uuid != m.uuid:
         t.notes.append(f"core: {label}: UUID {m.uuid} in memory differs from {uuid} listed")
@@ -123,10 +128,12 @@ def _image_at(t: Target, mem: mc.CoreMemory, addr: int, path: str | None, uuid: 
     return img
 
 
-def _in_cache(cache: SharedCache, addr: int) -> bool:
+def _in_cache(cache: SharedCache, addr: int, arch: str | None) -> bool:
     if cache.size:
         return cache.base <= addr < cache.base + cache.size
-    return any(m.address <= addr < m.address + m.size for m in cache.mappings)
+    # No cache tables (pages not saved, no --cache): above the cache base and
+    # inside the shared region (osfmk/mach/shared_region.h; darwin-facts 1.7).
+    return cache.base <= addr < _SHARED_REGION_END.get(arch or "", 0)
 
 
 def _macho_from_cache(reader, unslid: int) -> MachO | None:
