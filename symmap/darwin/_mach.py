@@ -189,6 +189,7 @@ def _declare(L: ctypes.CDLL) -> ctypes.CDLL:
     proto("mach_vm_region_recurse", c_int, mach_port_t, P(c_uint64), P(c_uint64), P(c_uint32),
           c_void_p, P(c_uint32))
     proto("mach_vm_read_overwrite", c_int, mach_port_t, c_uint64, c_uint64, c_uint64, P(c_uint64))
+    proto("mach_vm_purgable_control", c_int, mach_port_t, c_uint64, c_int, P(c_int))
     proto("task_info", c_int, mach_port_t, c_uint32, c_void_p, P(c_uint32))
     proto("mach_port_deallocate", c_int, mach_port_t, mach_port_t)
     proto("proc_pidinfo", c_int, c_int, c_int, c_uint64, c_void_p, c_int)
@@ -251,6 +252,14 @@ def mach_vm_read_overwrite(task: int, address: int, size: int) -> bytes:
     _check("mach_vm_read_overwrite",
            lib().mach_vm_read_overwrite(task, address, size, ctypes.addressof(buf), byref(out)))
     return buf.raw[:out.value]
+
+
+def mach_vm_purgable_control_get(task: int, address: int) -> int:
+    """VM_PURGABLE_GET_STATE (1) -> state & VM_PURGABLE_STATE_MASK (3); raises for
+    non-purgeable objects or read-only ports (needs a vm_map_t control port)."""
+    state = c_int(0)
+    _check("mach_vm_purgable_control", lib().mach_vm_purgable_control(task, address, 1, byref(state)))
+    return state.value & 3
 
 
 def task_dyld_info(task: int) -> tuple[int, int, int | None]:

@@ -103,6 +103,7 @@ class Task(Protocol):
     def region_recurse(self, address: int, depth: int) -> RegionInfo: ...
     def read(self, address: int, size: int) -> bytes: ...
     def dyld_info(self) -> tuple[int, int, int | None]: ...
+    def purgeable_state(self, address: int) -> int | None: ...
     def close(self) -> None: ...
 
 
@@ -158,6 +159,13 @@ class LibSystemTask:
     def dyld_info(self) -> tuple[int, int, int | None]:
         from . import _mach
         return _mach.task_dyld_info(self.port)
+
+    def purgeable_state(self, address: int) -> int | None:
+        from . import _mach
+        try:
+            return _mach.mach_vm_purgable_control_get(self.port, address)
+        except KernReturnError:
+            return None
 
     def close(self) -> None:
         if self.port and not self.own:

@@ -342,7 +342,7 @@ class SimulatedTask:
     def pid_exists(self, pid: int) -> bool:
         return (pid == self.pid and self.exists) or pid in self.other_pids
 
-    def proc_region(self, pid: int, address: int, with_path: bool) -> ProcRegion | None:
+    def proc_region(self, pid: int, address: int, with_path: bool) -> ProcRegion:
         if pid != self.pid or not self.exists:
             raise OSError(errno.ESRCH, "proc_pidinfo: No such process")
         if self.procinfo_errno:
@@ -358,7 +358,8 @@ class SimulatedTask:
                                   r.offset, PROC_REGION_SUBMAP if r.is_submap else 0,
                                   self._resident(r) // pages, r.dirty // pages, r.swapped // pages,
                                   0, r.path if (with_path and not r.is_submap) else None)
-        return None
+        # Past the last region the kernel answers EINVAL (bsd/kern/proc_info.c).
+        raise OSError(errno.EINVAL, "proc_pidinfo: Invalid argument")
 
     def bsd_info(self, pid: int) -> BsdInfo | None:
         if pid == self.pid and self.exists:
@@ -466,6 +467,11 @@ class SimulatedTask:
         if self._dyld_hook:
             self._dyld_hook(self.dyld_info_calls)
         return self.dyld
+
+    def purgeable_state(self, address: int) -> int | None:
+        self._tick("mach_vm_purgable_control")
+        r = self._leaf_at(address)
+        return r.purgeable if r is not None else None
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,270 @@
+"""Live macOS process -> Target: regions, dyld's images, shared cache identity, header facts.
+
+All kernel access goes through a ``symmap.darwin.kernel.Kernel`` (``opts.task`` in
+tests: a SimulatedTask; else the real ``LibSystemKernel``), and every kernel
+error is translated in one place (``_translate``, psutil's wrap_exceptions):
+refused port -> proc_pidinfo fallback or AccessDenied (3); the pid gone mid-walk
+-> ProcessVanished (4); a pid that never existed -> NoSuchProcess (2).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from ..errors import AccessDenied, BadTarget, NoSuchProcess, ProcessVanished, SymmapError
+from ..model import SharedCache, Target
+
+__all__ = ["open_pid", "find_pids"]
+
+PLATFORM_NAMES = {1: "macOS", 2: "iOS", 3: "tvOS", 4: "watchOS", 5: "bridgeOS",
+                  6: "macCatalyst", 7: "iOS Simulator", 8: "tvOS Simulator",
+                  9: "watchOS Simulator", 10: "DriverKit", 11: "visionOS",
+                  12: "visionOS Simulator"}
+PORT_TIMEOUT = 5.0
+
+
+def _kernel(opts):
+    task = getattr(opts, "task", None) if opts is not None else None
+    if task is not None:
+        return task
+    import sys
+    if sys.platform != "darwin":
+        raise BadTarget(f"live macOS processes can only be read on macOS (this is {sys.platform})")
+    from ..darwin.kernel import LibSystemKernel
+    return LibSystemKernel()
+
+
+class _Vanished(Exception):
+    pass
+
+
+def _translate(pid: int, kernel, e: Exception, started: bool) -> SymmapError:
+    """One mapping from raw kernel errors (KernReturnError/OSError) to symmap errors."""
+    if isinstance(e, SymmapError):
+        return e
+    alive = True
+    try:
+        alive = kernel.pid_exists(pid)
+    except Exception:
+        pass
+    if not alive or isinstance(e, _Vanished) or (isinstance(e, OSError) and e.errno == errno.ESRCH):
+        return ProcessVanished(pid) if started else NoSuchProcess(pid)
+    if isinstance(e, OSError) and e.errno in (errno.EPERM, errno.EACCES):
+        return AccessDenied(pid, f"permission denied reading process {pid}: {e.strerror or e}")
+    return SymmapError(f"reading process {pid}: {e}")
+
+
+def open_pid(pid: int, opts=None) -> Target:
+    """Open a live macOS process.  ``opts.task`` replaces the kernel (tests)."""
+    kernel = _kernel(opts)
+    started = [False]
+    try:
+        return _open(pid, kernel, started)
+    except (OSError, _Vanished) as e:
+        raise _translate(pid, kernel, e, started[0]) from None
+
+
+def _open(pid: int, kernel, started: list) -> Target:
+    from ..darwin.consts import PortRefused
+    if not kernel.pid_exists(pid):
+        raise NoSuchProcess(pid)
+    bsd = kernel.bsd_info(pid)
+    name = kernel.proc_name(pid) or (bsd.name if bsd else None)
+    t = Target(kind="live", name=name, pid=pid, path=kernel.proc_path(pid), os="macos")
+    _header_facts(t, kernel, bsd)
+    host_page = kernel.host_page_size()
+    try:
+        task = kernel.open_task(pid, PORT_TIMEOUT)
+    except PortRefused as e:
+        if not kernel.pid_exists(pid):
+            raise NoSuchProcess(pid) from None
+        return _fallback(t, kernel, pid, host_page, str(e))
+    started[0] = True
+    t.closers.append(task.close)
+    try:
+        _fill_from_task(t, kernel, task, pid, host_page)
+    except BaseException:
+        t.close()
+        raise
+    return t
+
+
+def _header_facts(t: Target, kernel, bsd) -> None:
+    ver, build = kernel.sysctl_str("kern.osproductversion"), kernel.sysctl_str("kern.osversion")
+    if ver:
+        t.os_version = ver
+        t.info["os_version"] = f"macOS {ver}" + (f" ({build})" if build else "")
+    now = time.time()
+    t.info["date"] = _vmmap_time(now)
+    if bsd is not None:
+        if bsd.start_sec:
+            t.info["launch_time"] = _vmmap_time(bsd.start_sec + bsd.start_usec / 1e6)
+        pname = kernel.proc_name(bsd.ppid) if bsd.ppid else None
+        t.info["parent"] = f"{pname or '???'} [{bsd.ppid}]"
+    t.info["identifier"] = t.name
+
+
+def _vmmap_time(ts: float) -> str:
+    lt = time.localtime(ts)
+    return time.strftime("%Y-%m-%d %H:%M:%S", lt) + f".{int(ts * 1000) % 1000:03d} " + \
+        time.strftime("%z", lt)
+
+
+def _why_refused(kernel, pid: int, bsd) -> str:
+    euid = kernel.euid()
+    if euid != 0:
+        if bsd is not None and bsd.uid != euid:
+            return "why: the process belongs to another user; run as root"
+        return ("why: task_for_pid needs root (sudo), or a target signed with the "
+                "get-task-allow entitlement (a debug build)")
+    return ("why: even root is refused task ports for SIP-protected platform binaries and "
+            "hardened-runtime apps without get-task-allow")
+
+
+def _fallback(t: Target, kernel, pid: int, page: int, refused: str) -> Target:
+    from ..darwin.region_walk import walk_regions_procinfo
+    bsd = kernel.bsd_info(pid)
+    why = _why_refused(kernel, pid, bsd)
+    try:
+        t.regions = walk_regions_procinfo(kernel, pid, page)
+    except OSError as e:
+        if e.errno == errno.ESRCH or not kernel.pid_exists(pid):
+            raise ProcessVanished(pid) from None
+        raise AccessDenied(pid, f"permission denied reading process {pid}: {refused} and "
+                           f"proc_pidinfo: {e.strerror or e}; {why}") from None
+    t.page_size = page
+    t.partial = True
+    t.notes.append(f"no task port ({refused}): top-level regions from proc_pidinfo only; "
+                   "no shared-cache submap detail, no images, no memory reads")
+    t.notes.append(why)
+    return t
+
+
+def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
+    from ..darwin.consts import HOLE_CODES, KernReturnError
+    from ..darwin.dyld_images import pointer_mask, read_dyld_state
+    from ..darwin.images import code_type, image_from_memory, read_macho, scan_for_images
+    from ..darwin.memory import TaskMemory
+    from ..darwin.region_walk import walk_regions
+
+    def on_error(e: KernReturnError) -> None:
+        # A non-hole error on a read: the task died, or something we cannot read.
+        if not kernel.pid_exists(pid):
+            raise _Vanished()
+
+    mem = TaskMemory(task, 4096, on_error)       # 4 KiB works for 16 KiB hosts too
+    t.memory = mem
+    va_bits = kernel.sysctl_int("machdep.virtual_address_size")
+    try:
+        addr, size, fmt = task.dyld_info()
+        info_ok = True
+    except KernReturnError as e:
+        if e.kr not in HOLE_CODES and not kernel.pid_exists(pid):
+            raise _Vanished() from None
+        info_ok = False
+        t.notes.append(f"no dyld image list: {e}")
+    state = None
+    if info_ok:
+        mask = pointer_mask(va_bits, fmt != 0)
+        state = read_dyld_state(mem.read, addr, size, fmt, mask, requery=task.dyld_info)
+        t.notes.extend(state.notes)
+        uuids = {}
+        for di in state.images:
+            img = image_from_memory(mem.read, di.load_address, di.path, uuid=di.uuid)
+            if di.is_dyld and img.filetype is None:
+                img.filetype = "dylinker"
+            uuids[di.load_address] = img
+        t.images = list(uuids.values())
+    # Page counts come in the effective page size: the smaller of ours and the target's
+    # (4 KiB for x86_64/Rosetta targets; darwin-facts §1.8).
+    main = next((i for i in t.images if i.filetype == "execute"), None)
+    page = host_page
+    if main is not None and main.arch and main.arch.startswith(("x86_64", "i386")):
+        page = min(host_page, 4096)
+    t.page_size = page
+    mem.page_size = page
+    try:
+        t.regions = walk_regions(task, page, pid=pid, kernel=kernel,
+                                 purgeable=getattr(task, "purgeable_state", None))
+    except KernReturnError as e:
+        if not kernel.pid_exists(pid):
+            raise _Vanished() from None
+        raise SymmapError(f"reading process {pid}: {e}") from None
+    if state is not None and (state.suspended or (not state.complete and not t.images)):
+        _suspended_images(t, mem, state, scan_for_images, image_from_memory)
+    _mark_cache_images(t, state)
+    main = next((i for i in t.images if i.filetype == "execute"), None)
+    if main is not None:
+        t.arch = main.arch
+        t.info["load_address"] = main.load_address
+        m = read_macho(mem.read, main.load_address, main.path)
+        if m is not None:
+            t.info["code_type"] = code_type(m)
+        if t.path is None:
+            t.path = main.path
+    plat = state.platform if state is not None else None
+    t.info["platform"] = PLATFORM_NAMES.get(plat, "macOS") if plat else "macOS"
+    if state is not None:
+        t.info["dyld_all_image_infos_version"] = state.version
+        if state.cache_uuid:
+            t.shared_cache = SharedCache(uuid=state.cache_uuid, base=state.cache_base or 0,
+                                         slide=state.cache_slide,
+                                         size=_shared_region_size(t, state.cache_base))
+            if state.detached:
+                t.notes.append("process uses a private dyld shared cache (detached from the shared region)")
+
+
+def _suspended_images(t, mem, state, scan_for_images, image_from_memory) -> None:
+    """dyld has not published a list (process suspended at launch): scan r-x regions
+    for MH_EXECUTE / MH_DYLINKER headers like libdyld's makeSuspended."""
+    found = scan_for_images(mem.read, t.regions)
+    have = {i.load_address for i in t.images}
+    for addr, m, path in found:
+        if addr not in have:
+            t.images.append(image_from_memory(mem.read, addr, path or m.dylinker))
+            have.add(addr)
+    if state.dyld_load_address and state.dyld_load_address not in have:
+        img = image_from_memory(mem.read, state.dyld_load_address, "/usr/lib/dyld")
+        t.images.append(img)
+    t.notes.append("dyld had not published its image list (process suspended at launch?): "
+                   "images found by scanning executable regions")
+
+
+def _mark_cache_images(t: Target, state) -> None:
+    """An image is in the shared cache when its header lies in a region seen only by
+    descending the shared-region submap (depth > 0), or its header says so."""
+    sub = [(r.start, r.end) for r in t.regions if r.depth]
+    if not sub:
+        return
+    import bisect
+    starts = [s for s, _ in sub]
+    for img in t.images:
+        i = bisect.bisect_right(starts, img.load_address) - 1
+        if i >= 0 and sub[i][0] <= img.load_address < sub[i][1]:
+            img.in_shared_cache = True
+
+
+def _shared_region_size(t: Target, base: int | None) -> int | None:
+    if not base:
+        return None
+    ends = [r.end for r in t.regions if r.depth and r.end > base]
+    return (max(ends) - base) if ends else None
+
+
+def find_pids(name: str, kernel=None) -> list[tuple[int, str]]:
+    """(pid, name) of processes whose name (proc_name) or executable basename is ``name``."""
+    kernel = kernel if kernel is not None else _kernel(None)
+    out = []
+    for pid in kernel.list_pids():
+        if pid == os.getpid():
+            continue
+        pname = kernel.proc_name(pid)
+        path = None
+        if pname != name:
+            path = kernel.proc_path(pid)
+            if not path or path.rsplit("/", 1)[-1] != name:
+                continue
+        out.append((pid, pname or name))
+    return out
+
