@@ -215,6 +215,21 @@ def _fix_deleted(regions: list[Region], ids: list[tuple[int, int]]) -> None:
             r.path, r.kind = real, "file"
 
 
+def _fix_backslashes(proc: _Proc, regions: list[Region]) -> None:
+    """A name with a backslash is ambiguous in maps ("\\012" may be a real
+    backslash): map_files gives the unescaped name when we may read it."""
+    for r in regions:
+        if r.path is None or r.path[0] != "/" or ("\\" not in r.path and "\n" not in r.path):
+            continue
+        try:
+            real = os.readlink(f"{proc.dir}/map_files/{r.start:x}-{r.end:x}")
+        except OSError:
+            continue            # needs CAP_SYS_ADMIN; keep the decoded maps name
+        if real.endswith(_DELETED) and r.kind != "file":
+            real = real[: -len(_DELETED)]
+        r.path = real
+
+
 class ProcMemory:
     """Reads /proc/PID/mem with pread; unreadable ranges give b"" (or a short read)."""
 
@@ -330,6 +345,7 @@ def open_pid(pid: int, opts) -> Target:
         with_counters = False
     regions, ids = parse_maps(text, with_counters)
     _fix_deleted(regions, ids)
+    _fix_backslashes(proc, regions)
 
     try:
         exe: str | None = proc.readlink("exe")
