@@ -1,0 +1,367 @@
+"""Crash report parsing (.ips and text) against real reports in shared/fixtures/crash.
+
+Expected values are read out of the report itself (its raw JSON, or its
+text lines) or cross-checked between two independent renderings of one
+crash (the .ips and ips2crashlog's translated text).
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symmap.errors import CorruptInput
+from symmap.formats.crash_report import (
+    CrashReport, norm_uuid, parse_crash_report, parse_vm_region_info, read_crash_report,
+)
+from tests.conftest import shared_fixture
+
+PY_IPS = "crash/pycrashreport-monterey-x86_64.ips"
+ARM_IPS = "crash/ips2crashlog-macos15-arm64.ips"
+ARM_TXT = "crash/ips2crashlog-macos15-arm64.translated.crash"
+BOOST = "crash/boost-thread-macos11-x86_64.crash"
+BRUNO = "crash/sentry-bruno-macos10.14.crash"
+SYMBOLICATOR = "crash/symbolicator-apple-crash-report.crash"
+
+
+def _raw_ips(rel):
+    text = shared_fixture(rel).read_text()
+    head, body = text.split("\n", 1)
+    return json.loads(head), json.loads(body)
+
+
+# --- .ips ---------------------------------------------------------------------
+
+def test_ips_monterey_header_and_exception():
+    rep = read_crash_report(str(shared_fixture(PY_IPS)))
+    _h, b = _raw_ips(PY_IPS)
+    assert rep.report_format == "ips" and not rep.partial
+    assert (rep.process, rep.pid, rep.path) == ("sleep", 10277, "/bin/sleep")
+    assert (rep.parent, rep.parent_pid) == ("zsh", 10192)
+    assert rep.os_version == "macOS 12.1 (21C52)"
+    assert rep.code_type == "X86-64" and rep.arch == "x86_64"
+    assert rep.date == b["captureTime"]
+    assert rep.exception["type"] == "EXC_BAD_ACCESS" and rep.exception["signal"] == "SIGSEGV"
+    # "0 is not in any region" (%#llx prints zero as "0") and "KERN_INVALID_ADDRESS at 0x0".
+    assert rep.fault_address == 0
+    assert rep.crashed_thread == b["faultingThread"] == 0
+
+
+def test_ips_monterey_images_cache_and_vm_rows():
+    rep = read_crash_report(str(shared_fixture(PY_IPS)))
+    _h, b = _raw_ips(PY_IPS)
+    real = [e for e in b["usedImages"] if e.get("source") != "A"]
+    assert len(rep.images) == len(real) == 3
+    for im, e in zip(rep.images, real):
+        assert im.base == e["base"] and im.size == e["size"] and im.path == e["path"]
+        assert im.uuid == e["uuid"].replace("-", "").lower()
+    assert rep.images[0].path == "/usr/lib/system/libsystem_c.dylib"
+    assert rep.images[0].uuid == "e58814ccdcb735a5badce367ed3ac207"
+    base, size, uuid = rep.shared_cache
+    assert base == 0x7FF80C477000 and size == b["sharedCache"]["size"]
+    assert uuid == "40432a0388d3305f9c0ce7549e71d927"
+    vmi = rep.vm_region_info
+    assert vmi.address == 0 and vmi.summary.startswith("0 is not in any region")
+    real_rows = [r for r in vmi.rows if not r.pseudo]
+    assert len(real_rows) == 1
+    r = real_rows[0]
+    assert (r.type, r.start, r.end, r.prot, r.max_prot, r.share_mode, r.detail) == (
+        "__TEXT", 0x105857000, 0x10585B000, 5, 5, "COW", "/bin/sleep")
+    # The lone "--->" sits after the UNUSED SPACE AT START pseudo row.
+    assert vmi.rows[0].pseudo and vmi.rows[0].type == "UNUSED SPACE AT START"
+    assert vmi.marker_after == 0
+    assert "MALLOC" in rep.vm_summary
+
+
+def test_ips_monterey_crashed_thread_frames():
+    rep = read_crash_report(str(shared_fixture(PY_IPS)))
+    _h, b = _raw_ips(PY_IPS)
+    t = rep.threads[0]
+    assert t.crashed and t.queue == "com.apple.main-thread"
+    raw = b["threads"][0]
+    assert t.pc == raw["threadState"]["rip"]["value"] == 0
+    assert t.sp == raw["threadState"]["rsp"]["value"]
+    assert len(t.frames) == len(raw["frames"]) == 4
+    for f, rf in zip(t.frames, raw["frames"]):
+        assert f.address == b["usedImages"][rf["imageIndex"]]["base"] + rf["imageOffset"]
+    # Frame 0 is the "A" placeholder: pc 0, no image.
+    assert t.frames[0].address == 0 and t.frames[0].image_index is None
+    f1 = t.frames[1]
+    assert rep.images[f1.image_index].name == "libsystem_c.dylib"
+    assert (f1.symbol, f1.symbol_offset, f1.image_offset) == ("nanosleep", 196, 67753)
+
+
+def test_ips_arm64_images_and_threads():
+    rep = read_crash_report(str(shared_fixture(ARM_IPS)))
+    _h, b = _raw_ips(ARM_IPS)
+    assert (rep.process, rep.pid, rep.arch) == ("Transit", 27589, "arm64")
+    assert rep.identifier == "com.transitapp.TransitX" and rep.version == "5.17.10 (0)"
+    assert len(rep.images) == len(b["usedImages"]) - 1 == 35
+    assert rep.images[0].path == "/usr/lib/dyld" and rep.images[0].base == 0x100BE4000
+    assert rep.images[0].arch == "arm64e"
+    assert rep.shared_cache == (0x180000000, 3878813696, "cdb078e396b93e438c5864100d2387c6")
+    lo, hi = rep.shared_cache[0], rep.shared_cache[0] + rep.shared_cache[1]
+    assert sum(lo <= im.base < hi for im in rep.images) == 15     # vmmap-format.md
+    assert rep.crashed_thread == 13 and len(rep.threads) == len(b["threads"]) == 27
+    t = rep.threads[13]
+    assert t.crashed and t.pc == 0x11ECC5ADC == int(b["exception"]["codes"].split(",")[1], 16)
+    assert t.frames[0].inline and t.frames[0].address == t.pc
+    assert rep.images[t.frames[1].image_index].name == "Transit.debug.dylib"
+    assert rep.vm_region_info is None and rep.fault_address is None     # EXC_BREAKPOINT
+
+
+def test_ips_matches_its_translated_rendering():
+    """ips2crashlog rendered the .ips as text: every image and frame must agree."""
+    a = read_crash_report(str(shared_fixture(ARM_IPS)))
+    t = read_crash_report(str(shared_fixture(ARM_TXT)))
+    assert t.report_format == "translated" and not t.partial
+    ka = {(im.base, im.uuid, im.path) for im in a.images}
+    kt = {(im.base, im.uuid, im.path) for im in t.images}
+    assert ka == kt and len(ka) == 35
+    assert {(im.base, im.size) for im in a.images} == {(im.base, im.size) for im in t.images}
+    for f in ("process", "pid", "path", "identifier", "version", "os_version", "date",
+              "parent", "parent_pid", "crashed_thread", "arch"):
+        assert getattr(a, f) == getattr(t, f), f
+    assert len(a.threads) == len(t.threads)
+    for ta, tt in zip(a.threads, t.threads):
+        assert (ta.index, ta.crashed) == (tt.index, tt.crashed)
+        assert [(f.address, f.symbol, f.symbol_offset, f.image_offset) for f in ta.frames] == \
+               [(f.address, f.symbol, f.symbol_offset, f.image_offset) for f in tt.frames]
+    ca, ct = a.threads[13], t.threads[13]
+    for reg in ("pc", "sp", "fp", "lr", "x0", "x28"):
+        assert ca.registers[reg] == ct.registers[reg], reg
+
+
+# --- text ---------------------------------------------------------------------
+
+def test_text_boost_macos11():
+    path = shared_fixture(BOOST)
+    rep = read_crash_report(str(path))
+    text = path.read_text()
+    assert rep.report_format == "text" and rep.report_version == "12"
+    assert rep.process == "a.out" and rep.pid is None          # "[X]": masked by its publisher
+    assert rep.exception == {"type": "EXC_BAD_ACCESS", "signal": "SIGSEGV",
+                             "codes": "KERN_INVALID_ADDRESS at 0x00002af7713088dc",
+                             "note": "EXC_CORPSE_NOTIFY"}
+    assert rep.fault_address == 0x2AF7713088DC
+    n_lines = len(re.findall(r"^ +0x[0-9a-f]+ - +0x[0-9a-f]+ ", text, re.M))
+    assert len(rep.images) == n_lines == 44
+    a_out = rep.images[0]
+    assert (a_out.base, a_out.end - 1, a_out.uuid, a_out.apple, a_out.version) == (
+        0x109EFD000, 0x109F10FFF, "96252b97e2cf3a1aad775b71070b45b0", False, "0")
+    vmi = rep.vm_region_info
+    assert vmi.address == 0x2AF7713088DC and vmi.marker_after == 0
+    assert [(r.type, r.start, r.end, r.prot, r.max_prot, r.share_mode, r.detail) for r in vmi.rows] == [
+        ("__LINKEDIT", 0x10F174000, 0x10F178000, 1, 1, "NUL", "/usr/lib/dyld"),
+        ("STACK GUARD", 0x7000061F1000, 0x7000061F2000, 0, 7, "NUL", "stack guard for thread 1")]
+    t0 = rep.threads[0]
+    assert t0.crashed and t0.queue == "com.apple.main-thread" and len(t0.frames) == 10
+    assert t0.pc == t0.frames[0].address == 0x7FFF2080BD86
+    assert t0.registers["rsp"] == 0x7FFEE5D026B0 and t0.registers["cr2"] == rep.fault_address
+    f0 = t0.frames[0]
+    assert rep.images[f0.image_index].name == "libsystem_pthread.dylib"
+    assert (f0.symbol, f0.symbol_offset) == ("pthread_mutex_lock", 4)
+    assert f0.image_offset == 0x7FFF2080BD86 - 0x7FFF2080A000
+    t1 = rep.threads[1]
+    q = t1.frames[9]                        # "???  0x0000000109f15550 0 + 4461778256"
+    assert q.image_name is None and q.symbol is None and q.address == 0x109F15550
+
+
+def test_text_bruno_10_14():
+    path = shared_fixture(BRUNO)
+    rep = read_crash_report(str(path))
+    text = path.read_text()
+    n_lines = len(re.findall(r"^ +0x[0-9a-f]+ - +0x[0-9a-f]+ ", text, re.M))
+    assert len(rep.images) == n_lines == 272
+    im = rep.images[0]
+    assert (im.base, im.arch, im.version, im.uuid) == (
+        0x10864E000, "x86_64", "400.9.4 - 1.0.0", "2d903291397d3d14bfca52c7fb8c5e00")
+    assert rep.crashed_thread == 5 and rep.fault_address == 0x88
+    t5 = next(t for t in rep.threads if t.index == 5)
+    assert t5.crashed and t5.registers["rip"] == t5.frames[0].address == 0x1090A0132
+    # "0x00007fff61bc6c2a 0x7fff61bc6000 + 3114": offset from the load address.
+    f = rep.threads[0].frames[0]
+    assert f.image_offset == 3114 and rep.images[f.image_index].base == 0x7FFF61BC6000
+
+
+def test_text_symbolicator_sample():
+    rep = read_crash_report(str(shared_fixture(SYMBOLICATOR)))
+    assert rep.process == "YetAnotherMac" and len(rep.images) == 5
+    # The header says thread 5, but only threads 0 and 1 are listed; "Thread 1 Crashed" wins.
+    assert rep.crashed_thread == 1
+    f = rep.threads[0].frames[13]
+    assert (f.symbol, f.source_file, f.source_line) == ("main", "main.m", 16)
+
+
+# --- VM Region Info -----------------------------------------------------------
+
+def test_vm_region_info_in_region_form():
+    # The 12+ form from reference/vmmap-format.md §9.
+    vmi = parse_vm_region_info(
+        "0x108ce0000 is in 0x108ce0000-0x108e3c000;  bytes after start: 0  bytes before end: 1425407\n"
+        "      REGION TYPE                    START - END         [ VSIZE] PRT/MAX SHRMOD  REGION DETAIL\n"
+        "      __TEXT                      108bf8000-108ce0000    [  928K] r-x/r-x SM=COW  /a b/c\n"
+        "--->  mapped file                 108ce0000-108e3c000    [ 1392K] r--/rwx SM=ALI  Object_id=1\n"
+        "      GAP OF 0x407c4000 BYTES\n"
+        "      MALLOC_NANO (reserved)   600000000000-600008000000 [128.0M] rw-/rwx SM=NUL  \n")
+    assert vmi.address == 0x108CE0000
+    assert [r.type for r in vmi.rows] == ["__TEXT", "mapped file", "GAP OF 0x407c4000 BYTES",
+                                          "MALLOC_NANO (reserved)"]
+    f = vmi.fault_row
+    assert (f.start, f.end, f.prot, f.max_prot, f.share_mode, f.detail) == (
+        0x108CE0000, 0x108E3C000, 1, 7, "ALI", "Object_id=1")
+    assert vmi.rows[0].detail == "/a b/c" and vmi.rows[3].detail is None
+    assert vmi.marker_after is None
+
+
+def test_norm_uuid():
+    assert norm_uuid("E20C43E3-CEB9-397A-9056-11A6A8D3F86E") == "e20c43e3ceb9397a905611a6a8d3f86e"
+    assert norm_uuid("00000000-0000-0000-0000-000000000000") is None
+    assert norm_uuid("xyz") is None and norm_uuid(12) is None
+
+
+# --- hostile input ------------------------------------------------------------
+
+def _ok_or_corrupt(data):
+    try:
+        rep = parse_crash_report(data, "x")
+    except CorruptInput as e:
+        assert "\n" not in str(e) and str(e).startswith("corrupt crash report")
+        return None
+    assert isinstance(rep, CrashReport)
+    return rep
+
+
+@pytest.mark.parametrize("rel", [PY_IPS, ARM_IPS, BOOST, BRUNO, ARM_TXT])
+def test_truncated_reports(rel):
+    data = shared_fixture(rel).read_bytes()
+    step = max(1, len(data) // 97)
+    for cut in list(range(0, len(data), step)) + [1, 2, len(data) - 1]:
+        _ok_or_corrupt(data[:cut])
+
+
+def test_header_only_ips_is_partial():
+    head = shared_fixture(PY_IPS).read_text().split("\n", 1)[0]
+    rep = parse_crash_report(head + "\n")
+    assert rep.partial and any("header only" in n for n in rep.notes)
+    assert rep.process == "sleep" and rep.os_version == "macOS 12.1 (21C52)"
+    assert rep.images == [] and rep.threads == []
+
+
+def test_truncated_ips_body_is_corrupt():
+    text = shared_fixture(PY_IPS).read_text()
+    with pytest.raises(CorruptInput, match="report body is not valid JSON"):
+        parse_crash_report(text[: len(text) // 2])
+
+
+def _ips(body: dict) -> str:
+    return json.dumps({"bug_type": "309", "name": "x"}) + "\n" + json.dumps(body)
+
+
+def test_wrong_types_give_partial_report():
+    body = {
+        "procName": 7, "pid": "12", "procPath": ["/x"],
+        "usedImages": [{"source": "P", "base": "0x1000", "size": 4096, "uuid": 5},
+                       "junk",
+                       {"source": "P", "base": 0x2000, "size": True, "uuid": "zz", "path": "/ok"},
+                       {"source": "P", "base": 2 ** 70, "size": 1, "path": "/huge"}],
+        "sharedCache": {"base": -5},
+        "threads": [{"triggered": True, "frames": [
+            {"imageIndex": 99999, "imageOffset": 16},
+            {"imageIndex": 2, "imageOffset": 0x10, "symbol": ["no"], "symbolLocation": "x"},
+            {"imageIndex": -1, "imageOffset": 1}, "junk",
+            {"imageIndex": 2, "imageOffset": 2 ** 64}],
+            "threadState": {"x": "nope", "pc": {"value": "1"}, "sp": {"value": 4096}}},
+            {"frames": {"not": "a list"}}, 17],
+        "faultingThread": "zero",
+        "exception": {"type": 3, "rawCodes": "no"},
+    }
+    rep = parse_crash_report(_ips(body))
+    assert rep.partial and rep.notes
+    assert rep.process == "x" and rep.pid is None and rep.path is None
+    assert [(im.base, im.path, im.uuid, im.size) for im in rep.images] == [(0x2000, "/ok", None, None)]
+    assert rep.shared_cache is None
+    t = rep.threads[0]
+    assert t.crashed and rep.crashed_thread == 0 and t.pc is None and t.sp == 4096
+    # Out-of-range index: frame kept without image; in range: absolute address.
+    assert (t.frames[0].image_index, t.frames[0].address) == (None, 16)
+    assert t.frames[1].address == 0x2010 and rep.images[t.frames[1].image_index].path == "/ok"
+    assert t.frames[1].symbol is None
+    assert len(t.frames) == 3
+    assert rep.exception == {}
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"{", b"{}", b"[]", b"null\n{}", b'{"bug_type":"309"}\n[1,2]', b'{"bug_type":"288"}\n{"a":1}',
+    b"[" * 200000, b'{"bug_type":"309"}\n{"pid":' + b"9" * 5000 + b"}", b"\x00\xff" * 100,
+    b"hello world\n", b"Process:\n" * 3,
+])
+def test_garbage(data):
+    _ok_or_corrupt(data)
+
+
+def test_not_json_not_text_is_corrupt():
+    with pytest.raises(CorruptInput):
+        parse_crash_report(b"just some words\nand more\n")
+    with pytest.raises(CorruptInput, match="bug_type 288"):
+        parse_crash_report(b'{"bug_type":"288"}\n{"a":1}')
+
+
+def test_hostile_lines_are_linear():
+    """Long runs that would make a backtracking regex quadratic."""
+    evil = [
+        "Process: a [1]\nThread 0 Crashed:\n0 " + " " * 60000 + "x\n",
+        "Process: a [1]\nBinary Images:\n 0x1 - " + " " * 60000 + "0x2\n",
+        "Process: a [1]\nVM Regions Near 0x1:\n " + "a " * 30000 + "1-2" + " " * 30000 + "[\n",
+        "Process: a [1]\nVM Regions Near 0x1:\n" + "--->" + " " * 60000 + "UNUSED\n",
+        "Process: a [1]\nThread 0:\n0   x   0x1 " + "a + 1 (" * 8000 + "\n",
+        "Process: a [1]\nThread 0 crashed with X Thread State:\n" + "rax: " * 12000 + "\n",
+    ]
+    for s in evil:
+        t0 = time.perf_counter()
+        _ok_or_corrupt(s.encode() * 4)
+        assert time.perf_counter() - t0 < 2.0
+
+
+def test_oversized_report_is_refused():
+    with pytest.raises(CorruptInput, match="larger than any crash report"):
+        parse_crash_report(b" " * ((64 << 20) + 1))
+
+
+def _mutants(rel):
+    data = shared_fixture(rel).read_bytes()
+    return st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)),
+                    min_size=1, max_size=8).map(
+        lambda muts: bytes(_apply(bytearray(data), muts)))
+
+
+def _apply(buf, muts):
+    for i, b in muts:
+        buf[i] = b
+    return buf
+
+
+_HYP = settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow,
+                                                                       HealthCheck.data_too_large])
+
+
+@_HYP
+@given(st.data())
+def test_mutated_ips(data):
+    _ok_or_corrupt(data.draw(_mutants(PY_IPS)))
+
+
+@_HYP
+@given(st.data())
+def test_mutated_text(data):
+    _ok_or_corrupt(data.draw(_mutants(BOOST)))
+
+
+@_HYP
+@given(st.binary(max_size=2048))
+def test_random_bytes(data):
+    _ok_or_corrupt(data)
