@@ -205,7 +205,7 @@ def _cache_regions(t: Target, taken: list[tuple[int, int]], regions: list[Region
         return
     if sc.mappings:
         for lo, hi, m in _carve([(m.address, m.address + m.size, m) for m in sc.mappings], taken):
-            regions.append(Region(lo, hi, m.init_prot, m.max_prot, "COW", kind="cache", path=sc.path))
+            regions.append(Region(lo, hi, m.init_prot, m.max_prot, None, kind="cache", path=sc.path))
         return
     if not sc.size:
         return
