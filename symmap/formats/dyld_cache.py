@@ -26,7 +26,7 @@ from ._binio import bounded_count, cstring_at
 
 __all__ = [
     "DyldCache", "CacheFileMapping", "CacheImage", "SubCache", "DynamicData",
-    "open_cache", "parse_dynamic_data", "mapping_name", "HEADER_FIELDS",
+    "open_cache", "parse_dynamic_data", "mapping_name", "HEADER_FIELDS", "to_shared_cache",
 ]
 
 WHAT = "cache"
@@ -764,3 +764,20 @@ def _mem_cstring(src: _MemorySource, off: int) -> str:
 def open_cache(path: str) -> DyldCache:
     """Open a cache file (and its sub-caches).  Raises CorruptInput."""
     return DyldCache._open_file(os.fspath(path))
+
+
+def to_shared_cache(cache: DyldCache, slide: int | None = None, path: str | None = None):
+    """A ``model.SharedCache`` for ``cache`` mapped at ``slide`` (default: the
+    memory cache's own slide, else 0), with mappings at runtime addresses."""
+    from ..model import CacheMapping, SharedCache
+
+    s = cache.slide if slide is None else slide
+    s = s or 0
+    sc = SharedCache(uuid=cache.uuid, base=cache.unslid_base + s, slide=s,
+                     size=cache.size or None, path=path or cache.path, reader=cache)
+    sc.mappings = [CacheMapping(m.address + s, m.size, m.file_offset, m.max_prot, m.init_prot,
+                                m.name or None, m.subcache) for m in cache.mappings]
+    sc.subcaches = [{"index": c.index, "path": c.path, "uuid": c.uuid, "vm_offset": c.vm_offset,
+                     "suffix": c.suffix, "missing": c.path is None and not c.mappings}
+                    for c in cache.subcaches]
+    return sc

@@ -1,0 +1,52 @@
+"""A dyld shared cache file as a target (kind "cache").
+
+Regions are the cache's own mappings (main file and sub-caches) at
+``opts.slide`` (default 0); images are every cached dylib.  The annotator
+then cuts the mappings per image segment (``annotate.shared_cache``).
+"""
+from __future__ import annotations
+
+from ..formats.dyld_cache import open_cache, to_shared_cache
+from ..model import Region, Target
+
+__all__ = ["open_file"]
+
+# Arch of the cache magic -> page size dyld maps it with (arm64 caches use
+# 16 KiB pages; Intel caches 4 KiB).
+_PAGE = {"x86_64": 4096, "x86_64h": 4096, "i386": 4096}
+
+
+def open_file(path: str, opts=None) -> Target:
+    slide = (getattr(opts, "slide", None) or 0) if opts is not None else 0
+    cache = open_cache(path)
+    try:
+        sc = to_shared_cache(cache, slide, path)
+        t = Target(kind="cache", name=path.rsplit("/", 1)[-1], path=path, arch=cache.arch,
+                   page_size=_PAGE.get(cache.arch, 16384), os="macos")
+        t.closers.append(cache.close)
+        t.shared_cache = sc
+        for m in sc.mappings:
+            sub = sc.subcaches[m.subcache - 1]["path"] if m.subcache else path
+            t.regions.append(Region(m.address, m.address + m.size, m.init_prot, m.max_prot,
+                                    share_mode="COW", kind="cache", path=sub,
+                                    offset=m.file_offset))
+        t.regions.sort(key=lambda r: r.start)
+        t.images = cache.model_images(slide)
+        for img in t.images:
+            img.file_path = path
+        h = cache.header
+        t.info.update({
+            "cache_magic": cache.magic, "cache_uuid": cache.uuid, "header_size": cache.header_size,
+            "unslid_base": cache.unslid_base, "slide": slide, "image_count": len(t.images),
+            "symbol_file_uuid": cache.symbol_file_uuid,
+        })
+        if "osVersion" in h and h["osVersion"]:
+            v = h["osVersion"]
+            t.os_version = f"{v >> 16}.{(v >> 8) & 0xFF}" + (f".{v & 0xFF}" if v & 0xFF else "")
+        for n in cache.notes:
+            t.notes.append(f"cache: {n}")
+            t.partial = True
+        return t
+    except BaseException:
+        cache.close()
+        raise
