@@ -21,7 +21,7 @@ from ..model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Section, Segment
 from ._binio import Buffer, check_range, cstring_at
 
 __all__ = ["ELF", "ElfPhdr", "ElfSection", "ElfSymbol", "parse_elf", "open_elf", "is_elf",
-           "iter_symbols", "elf_segments", "to_image", "load_bias", "vaddr_to_offset",
+           "iter_symbols", "is_mapping_symbol", "elf_segments", "to_image", "load_bias", "vaddr_to_offset",
            "PT_LOAD", "PT_DYNAMIC", "PT_INTERP", "PT_NOTE", "PT_GNU_RELRO", "PT_TLS",
            "STT_NOTYPE", "STT_OBJECT", "STT_FUNC", "STT_SECTION", "STT_FILE", "STT_TLS",
            "STT_GNU_IFUNC", "STB_LOCAL", "STB_GLOBAL", "STB_WEAK", "ET_EXEC", "ET_DYN"]
@@ -450,6 +450,14 @@ def iter_symbols(elf: ELF, *, tables: tuple[str, ...] = ("symtab", "dynsym"),
                         yield new(ElfSymbol, (name, value, size, info & 0xF, info >> 4, shndx, dynamic))
             finally:
                 data.release()
+
+
+def is_mapping_symbol(name: str) -> bool:
+    """ARM/AArch64/RISC-V mapping symbols ($x, $d.12, $a, $t, $xrv64i2p0...)
+    mark code/data runs, not functions; symbolizers and nm skip them (ARM ELF
+    ABI "Mapping symbols")."""
+    return len(name) >= 2 and name[0] == "$" and name[1] in "adtx" and (
+        len(name) == 2 or name[2] == "." or name[1] == "x")
 
 
 # ------------------------------------------------------------ runtime layout
