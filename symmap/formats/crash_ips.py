@@ -61,8 +61,10 @@ def split_ips(text: str, path: str | None = None) -> tuple[dict, dict | None]:
         header = json.loads(first)
     except (ValueError, RecursionError):
         header = None
-    if isinstance(header, dict) and ("bug_type" in header or not rest.strip()):
+    if isinstance(header, dict):
         if not rest.strip():
+            if any(k in header for k in ("usedImages", "threads", "procName")):
+                return {}, header          # a body alone, on one line
             return header, None
         body = _loads(rest, "the report body", path)
         if not isinstance(body, dict):

@@ -365,3 +365,36 @@ def test_mutated_text(data):
 @given(st.binary(max_size=2048))
 def test_random_bytes(data):
     _ok_or_corrupt(data)
+
+
+def test_ips_layout_variants():
+    """Header + body, body alone (one line or pretty), one merged object."""
+    h, b = _raw_ips(PY_IPS)
+    for text in (json.dumps(h) + "\n" + json.dumps(b, indent=2), json.dumps(b),
+                 json.dumps(b, indent=2), json.dumps({**h, **b}, indent=1)):
+        rep = parse_crash_report(text)
+        assert rep.process == "sleep" and len(rep.images) == 3 and not rep.partial
+
+
+def test_text_12_vm_region_info_block():
+    text = ("Process:               t [12]\n"
+            "Exception Type:        EXC_BAD_ACCESS (SIGSEGV)\n"
+            "Exception Subtype:     KERN_INVALID_ADDRESS at 0x0000000000000528\n\n"
+            "VM Region Info: 0x528 is not in any region.  Bytes before following region: 4296030936\n"
+            "      REGION TYPE                    START - END         [ VSIZE] PRT/MAX SHRMOD  REGION DETAIL\n"
+            "      UNUSED SPACE AT START\n"
+            "--->  \n"
+            "      __TEXT                      100100000-100104000    [   16K] r-x/r-x SM=COW  /t\n\n"
+            "Thread 0 Crashed::  Dispatch queue: com.apple.main-thread\n"
+            "0   t                             \t       0x100100f00 main + 16\n\n"
+            "Binary Images:\n"
+            "       0x100100000 -        0x100103fff t (*) <86100d72-0000-1111-2222-333344445555> /t\n")
+    rep = parse_crash_report(text)
+    assert rep.fault_address == 0x528 and rep.exception["subtype"].endswith("0x0000000000000528")
+    assert rep.vm_region_info.marker_after == 0
+    assert [r.type for r in rep.vm_region_info.rows] == ["UNUSED SPACE AT START", "__TEXT"]
+    assert rep.threads[0].queue == "com.apple.main-thread" and rep.threads[0].crashed
+    f = rep.threads[0].frames[0]
+    assert (f.symbol, f.symbol_offset, f.image_offset, f.image_index) == ("main", 16, 0xF00, 0)
+    assert rep.images[0].uuid == "86100d7200001111222233334444" + "5555"
+    assert rep.images[0].size == 0x4000 and rep.images[0].version is None
