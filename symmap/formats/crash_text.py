@@ -88,10 +88,10 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
         if m:
             cur = CrashThread(int(m.group(1)), crashed=bool(m.group(2)))
             rest = m.group(3).strip()
-            if rest.startswith("Dispatch queue:"):
-                cur.queue = rest[len("Dispatch queue:"):].strip() or None
-            elif rest:
-                cur.name = rest
+            # "Thread 3:: NAME", "Thread 0:: Dispatch queue: Q" or both, "NAME  Dispatch queue: Q".
+            name, dq, queue = rest.partition("Dispatch queue:")
+            cur.name = name.strip() or None
+            cur.queue = queue.strip() or None if dq else None
             if cur.name is None and cur.index in thread_names:
                 nm = thread_names[cur.index]
                 if nm.startswith("Dispatch queue:"):
