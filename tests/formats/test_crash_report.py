@@ -398,3 +398,11 @@ def test_text_12_vm_region_info_block():
     assert (f.symbol, f.symbol_offset, f.image_offset, f.image_index) == ("main", 16, 0xF00, 0)
     assert rep.images[0].uuid == "86100d7200001111222233334444" + "5555"
     assert rep.images[0].size == 0x4000 and rep.images[0].version is None
+
+
+def test_text_thread_headers():
+    rep = parse_crash_report("Process: a [1]\nThread 0 name:  Dispatch queue: main\nThread 0 Crashed:\n"
+                             "0 a 0x1 x\n\nThread 3:: worker  Dispatch queue: com.q\n0 a 0x1 x\n\n"
+                             "Thread 5:: n5\n")
+    assert [(t.index, t.name, t.queue, t.crashed) for t in rep.threads] == [
+        (0, None, "main", True), (3, "worker", "com.q", False), (5, "n5", None, False)]
