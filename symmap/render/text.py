@@ -89,6 +89,8 @@ def _header(t: Target) -> list[str]:
     plat = info.get("platform") or {"macos": "macOS", "linux": "Linux"}.get(t.os or "", "???")
     out.append(_label("Platform", escape(str(plat))))
     parent = info.get("parent")
+    if isinstance(parent, str) and info.get("parent_pid") is not None:
+        parent = (info["parent_pid"], parent)
     if isinstance(parent, (list, tuple)) and len(parent) == 2:
         out.append(_label("Parent Process", f"{escape(str(parent[1]))} [{parent[0]}]"))
     elif parent:
@@ -108,9 +110,7 @@ def _header(t: Target) -> list[str]:
         slide = "unknown" if c.slide is None else f"{c.slide:#x}"
         out.append(_label("Shared Cache", f"{c.uuid or '???'} base {c.base:#x} slide {slide}"
                           + (f" ({escape(c.path)})" if c.path else "")))
-    for th in t.threads:
-        if th.crashed:
-            out.append(_label("Crashed Thread", f"{th.index}"))
+    out.extend(_crash_lines(t))
     for n in t.notes:
         out.append(_label("Note", escape(n)))
     if t.partial:
@@ -127,6 +127,38 @@ def _header(t: Target) -> list[str]:
     if t.page_size:
         out.append(f"VM page size:  {t.page_size} bytes")
     out.append("")
+    return out
+
+
+def _crash_lines(t: Target) -> list[str]:
+    """Exception, fault address and its region, for cores and crash reports."""
+    info = t.info
+    out = []
+    exc = info.get("exception")
+    if isinstance(exc, dict):
+        parts = [str(exc[k]) for k in ("type", "signal", "subtype") if exc.get(k)]
+        codes = exc.get("codes")
+        if codes:
+            parts.append(f"codes {codes}")
+        if parts:
+            out.append(_label("Exception", escape(" / ".join(parts))))
+    elif exc:
+        out.append(_label("Exception", escape(str(exc))))
+    fault = info.get("fault_address")
+    if isinstance(fault, int):
+        where = ""
+        fr = info.get("fault_region")
+        gap = info.get("fault_gap")
+        if isinstance(fr, dict) and isinstance(fr.get("start"), int) and isinstance(fr.get("end"), int):
+            where = f" in {escape(str(fr.get('type') or '?'))} {fr['start']:x}-{fr['end']:x}"
+            if fr.get("detail"):
+                where += f" {escape(str(fr['detail']))}"
+        elif isinstance(gap, dict):
+            where = " is not in any region"
+        out.append(_label("Fault Address", f"{fault:#x}{where}"))
+    for th in t.threads:
+        if th.crashed:
+            out.append(_label("Crashed Thread", f"{th.index}"))
     return out
 
 
