@@ -86,6 +86,17 @@ def _unescape(name: str) -> str:
     return name.replace("\\012", "\n") if "\\012" in name else name
 
 
+def _after_fields(line: str, k: int) -> int:
+    """Index just past the k-th space-separated field of line."""
+    i, n = 0, len(line)
+    for _ in range(k):
+        while i < n and line[i] == " ":
+            i += 1
+        while i < n and line[i] != " ":
+            i += 1
+    return i
+
+
 def _name_of(line: str, p: int) -> str:
     """The name field of a maps line whose inode field ends at index p."""
     n = len(line)
@@ -100,67 +111,107 @@ def _name_of(line: str, p: int) -> str:
     return line[expected if q > expected else q:]
 
 
+_PROTS = {p: ((PROT_READ if p[0] == "r" else 0) | (PROT_WRITE if p[1] == "w" else 0)
+              | (PROT_EXEC if p[2] == "x" else 0))
+          for p in (a + b + c for a in "r-" for b in "w-" for c in "x-")}
+_COUNTERS = ("Rss:", "Shared_Dirty:", "Private_Dirty:", "Swap:")
+
+
 def parse_maps(text: str, with_counters: bool) -> tuple[list[Region], list[tuple[int, int]]]:
     """Regions from maps/smaps text, plus each region's (dev, inode).
 
     Counters (Rss, dirty, swap) come from smaps field lines when
     ``with_counters``; otherwise they stay None (unknown).
     """
-    regions: list[Region] = []
-    ids: list[tuple[int, int]] = []
     lines = text.split("\n")
-    cur: Region | None = None
-    hexd = _HEX
+    if lines and not lines[-1]:
+        lines.pop()
+    if not with_counters:
+        return _build([ln for ln in lines if ln], None)
+    cols = _stride_counters(lines)
+    if cols is not None:
+        return _build(cols[0], cols[1:])
+    return _parse_slow(lines)
+
+
+def _stride_counters(lines: list[str]):
+    """Fast path: the kernel prints the same field lines, in the same order,
+    for every VMA (fs/proc/task_mmu.c show_smap), so each field is a strided
+    slice of the lines.  Every slice is verified; any surprise -> None (slow path)."""
+    n = len(lines)
+    if n == 0 or lines[0][:1] not in _HEX:
+        return None
+    stride = 1
+    while stride < n and lines[stride][:1] not in _HEX:
+        stride += 1
+    if n % stride:
+        return None
+    first = lines[1:stride]
+    heads = lines[0::stride]
+    if not all(h[:1] in _HEX for h in heads):
+        return None
+    out = [heads]
+    for key in _COUNTERS:
+        k = next((i + 1 for i, ln in enumerate(first) if ln.startswith(key)), None)
+        if k is None:
+            return None
+        col = lines[k::stride]
+        if not all(map(str.startswith, col, [key] * len(col))):
+            return None
+        cut = len(key)
+        out.append([int(v[cut:-3]) * 1024 for v in col])
+    return out
+
+
+def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
+    heads: list[str] = []
+    vals: list[list[int]] = [[], [], [], []]
     for line in lines:
         if not line:
             continue
-        c = line[0]
-        if c in hexd:
-            cur = _header(line, regions, ids)
-            if with_counters:
-                cur.resident = cur.dirty = cur.swapped = 0
+        if line[0] in _HEX:
+            heads.append(line)
+            for v in vals:
+                v.append(0)
             continue
-        if cur is None or not with_counters:
+        if not heads:
             continue
-        # Only four of ~25 field lines matter; test the first letter before slicing.
-        if c == "R":
-            if line.startswith("Rss:"):
-                cur.resident = int(line[4:-3]) * 1024
-        elif c == "S":
-            if line.startswith("Shared_Dirty:"):
-                cur.dirty += int(line[13:-3]) * 1024
-            elif line.startswith("Swap:"):
-                cur.swapped = int(line[5:-3]) * 1024
-        elif c == "P":
-            if line.startswith("Private_Dirty:"):
-                cur.dirty += int(line[14:-3]) * 1024
+        for i, key in enumerate(_COUNTERS):
+            if line.startswith(key):
+                vals[i][-1] = int(line[len(key):-3]) * 1024
+                break
+    return _build(heads, vals)
+
+
+def _build(heads: list[str], vals) -> tuple[list[Region], list[tuple[int, int]]]:
+    regions: list[Region] = []
+    ids: list[tuple[int, int]] = []
+    makedev = os.makedev
+    prots = _PROTS
+    for i, line in enumerate(heads):
+        f = line.split(None, 5)
+        a, _, b = f[0].partition("-")
+        inode = int(f[4])
+        perms = f[1]
+        r = Region(int(a, 16), int(b, 16), prots.get(perms[:3], 0), None,
+                   "SHM" if perms[3:4] == "s" else "PRV")
+        name = ""
+        if len(f) == 6:
+            name = f[5]
+            if len(line) - len(name) > _NAME_COL:     # leading spaces beyond the padding
+                name = _name_of(line, _after_fields(line, 5))
+        _classify(r, name, inode, int(f[2], 16))
+        if vals is not None:
+            r.resident = vals[0][i]
+            r.dirty = vals[1][i] + vals[2][i]
+            r.swapped = vals[3][i]
+        regions.append(r)
+        if inode:
+            ma, _, mi = f[3].partition(":")
+            ids.append((makedev(int(ma, 16), int(mi, 16)), inode))
+        else:
+            ids.append((0, 0))
     return regions, ids
-
-
-def _header(line: str, regions: list[Region], ids: list[tuple[int, int]]) -> Region:
-    dash = line.index("-")
-    sp1 = line.index(" ", dash)
-    sp2 = line.index(" ", sp1 + 1)
-    sp3 = line.index(" ", sp2 + 1)
-    sp4 = line.index(" ", sp3 + 1)
-    sp5 = line.find(" ", sp4 + 1)
-    if sp5 < 0:
-        sp5 = len(line)
-    start = int(line[:dash], 16)
-    end = int(line[dash + 1:sp1], 16)
-    perms = line[sp1 + 1:sp2]
-    offset = int(line[sp2 + 1:sp3], 16)
-    major, _, minor = line[sp3 + 1:sp4].partition(":")
-    dev = (int(major, 16), int(minor, 16))
-    inode = int(line[sp4 + 1:sp5])
-    prot = ((PROT_READ if perms[0] == "r" else 0) | (PROT_WRITE if perms[1] == "w" else 0)
-            | (PROT_EXEC if perms[2] == "x" else 0))
-    name = _name_of(line, sp5)
-    r = Region(start, end, prot, None, "SHM" if perms[3] == "s" else "PRV")
-    _classify(r, name, inode, offset)
-    regions.append(r)
-    ids.append((os.makedev(*dev) if inode else 0, inode))
-    return r
 
 
 def _classify(r: Region, name: str, inode: int, offset: int) -> None:

@@ -381,6 +381,7 @@ FAKE = [
     maps_line(0x7f0000008000, 0x7f0000009000, "rw-p", 0, (0, 0), 0, "[anon:my arena]"),
     maps_line(0x7f0000009000, 0x7f000000a000, "r--p", 0, (8, 1), 12345678901234567890123,
               "/very/long/inode"),
+    maps_line(0x7f000000a000, 0x7f000000b000, "r--p", 0, (8, 1), 17, "/x" + "y" * 300),
     maps_line(0x7ffc00000000, 0x7ffc00021000, "rw-p", 0, (0, 0), 0, "[stack]"),
     maps_line(0x7ffc00100000, 0x7ffc00102000, "r--p", 0, (0, 0), 0, "[vvar]"),
     maps_line(0x7ffc00102000, 0x7ffc00104000, "r-xp", 0, (0, 0), 0, "[vdso]"),
@@ -398,6 +399,7 @@ FAKE_EXPECT = [  # (kind, path, share, prot, offset)
     ("anon", None, "PRV", 3, None),
     ("anon", "[anon:my arena]", "PRV", 3, None),
     ("file", "/very/long/inode", "PRV", 1, 0),
+    ("file", "/x" + "y" * 300, "PRV", 1, 0),
     ("stack", None, "PRV", 3, None),
     ("vvar", None, "PRV", 1, None),
     ("vdso", None, "PRV", 5, None),
@@ -405,10 +407,15 @@ FAKE_EXPECT = [  # (kind, path, share, prot, offset)
 ]
 
 
-@pytest.mark.parametrize("with_smaps", [True, False])
-def test_fake_tree_edge_cases(tmp_path, with_smaps):
+@pytest.mark.parametrize("layout", ["smaps", "smaps-uneven", "maps"])
+def test_fake_tree_edge_cases(tmp_path, layout):
+    with_smaps = layout != "maps"
     counters = {1: dict(rss=8192, pdirty=4096, sdirty=4096, swap=12288)}
-    make_fake(tmp_path, 4242, FAKE, smaps=with_smaps, counters=counters)
+    d = make_fake(tmp_path, 4242, FAKE, smaps=with_smaps, counters=counters)
+    if layout == "smaps-uneven":
+        # One block lacks a line: the strided fast path must notice and fall back.
+        text = (d / "smaps").read_text().replace("THPeligible:           0\n", "", 1)
+        (d / "smaps").write_text(text)
     t = linux_procfs.open_pid(4242, OpenOptions(procfs_root=str(tmp_path)))
     assert t.name == "fakeproc" and t.path is None and t.images == []
     got = [(r.kind, r.path, r.share_mode, r.prot, r.offset) for r in t.regions]
