@@ -195,6 +195,13 @@ class MachO:
     @property
     def text_vmaddr(self) -> int | None:
         """Unslid address of the header: the segment mapping file offset 0."""
+        if self.flags & 0x80000000:
+            # MH_DYLIB_IN_CACHE: segment file offsets are offsets in the cache
+            # (sub-)files, so any segment may sit at offset 0 of its sub-cache;
+            # the header is at the start of __TEXT (dyld MachOFile::inDyldCache).
+            for s in self.segments:
+                if s.name == "__TEXT":
+                    return s.vmaddr
         for s in self.segments:
             if s.fileoff == 0 and s.filesize != 0:
                 return s.vmaddr
