@@ -135,7 +135,7 @@ def _image(o: _Obj) -> Image:
 
 
 def _region(o: _Obj) -> Region:
-    r = Region(start=o.int("start"), end=o.int("end"), prot=o.prot("prot"),
+    r = Region(start=o.int("start"), end=o.int("end"), prot=o.prot("prot", False),
                max_prot=o.prot("max_prot"), share_mode=o.str("share_mode"),
                tag=o.int("tag", True), kind=o.str("kind"), resident=o.int("resident", True),
                dirty=o.int("dirty", True), swapped=o.int("swapped", True), path=o.str("path"),
@@ -191,6 +191,23 @@ def _check_info(v: Any, where: str) -> Any:
     return v
 
 
+# info keys the renderers format as numbers (render/text.py _header): a wrong
+# type there would be a TypeError at render time, so reject it at load time.
+_INFO_INTS = ("load_address", "footprint")
+
+
+def _check_known_info(info: dict[str, Any]) -> None:
+    for k in _INFO_INTS:
+        v = info.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise _Bad(f"$.target.info.{k}", f"expected an integer, got {_tname(v)}")
+    p = info.get("parent")
+    if p is not None and not isinstance(p, str) and not (
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], int)
+            and not isinstance(p[0], bool) and isinstance(p[1], (str, type(None)))):
+        raise _Bad("$.target.info.parent", "expected [pid, name] or a string")
+
+
 def from_dict(d: Any) -> Target:
     """Rebuild the Target of a parsed snapshot; raises CorruptInput."""
     try:
@@ -211,6 +228,7 @@ def _from_dict(d: Any) -> Target:
     if kind not in TARGET_KINDS:
         raise _Bad("$.target.kind", f"unknown kind {kind[:32]!r}")
     info = t.obj("info")
+    _check_known_info(info.d)
     notes = top.list("notes")
     for i, n in enumerate(notes):
         if not isinstance(n, str):
