@@ -158,3 +158,20 @@ def test_procinfo_fallback_refused_raises_oserror():
     with pytest.raises(OSError) as ei:
         walk_regions_procinfo(sim, sim.pid, 16384)
     assert ei.value.errno == errno.EPERM
+
+
+def test_purgeable_state_letters_for_anonymous_regions():
+    sim = SimulatedTask(page_size=4096)
+    sim.map(0x10000, 0x1000, 3, 7, tag=53, purgeable=1)           # volatile
+    sim.map(0x20000, 0x1000, 3, 7, tag=53, purgeable=2)           # empty
+    sim.map(0x30000, 0x1000, 3, 7, tag=1)                         # not purgeable
+    sim.map(0x40000, 0x1000, 5, 5, path="/x", purgeable=0)        # file: not asked
+    regs = walk_regions(sim, 4096, pid=sim.pid, kernel=sim, purgeable=sim.purgeable_state)
+    assert [r.purgeable for r in regs] == ["V", "E", None, None]
+
+
+def test_sim_accepts_share_mode_letters():
+    sim = SimulatedTask(page_size=4096)
+    sim.map(0x10000, 0x1000, 3, 7, share_mode="S/A")
+    (r,) = walk_regions(sim, 4096)
+    assert r.share_mode == "S/A"

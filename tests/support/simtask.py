@@ -23,7 +23,8 @@ API (all addresses absolute; sizes in bytes):
   va_bits=47, os_version="14.0", os_build="23A344", host_page_size=None)``
 - ``map(addr, data_or_size, prot=3, max_prot=7, *, tag=0, share_mode=SM_PRIVATE, path=None,
   offset=0, submap_of=None, readable=True, resident=None, dirty=None, swapped=None,
-  purgeable=None, external_pager=None)`` -> SimRegion.  ``data_or_size`` is bytes (contents,
+  purgeable=None, external_pager=None, exact_size=False)`` -> SimRegion.  ``share_mode`` is
+  an SM_* int or vmmap letters ("COW", "SHM"...); ``purgeable`` a VM_PURGABLE_* state.  ``data_or_size`` is bytes (contents,
   zero-padded to the page-rounded size) or an int size (zero contents).  ``resident``/
   ``dirty``/``swapped`` are byte counts (converted to pages of ``page_size``; default:
   resident = size, dirty = 0).  ``submap_of`` = a SimRegion from ``map_submap`` (the entry
@@ -67,6 +68,17 @@ from symmap.darwin.kernel import BsdInfo, ProcRegion, RegionInfo
 from symmap.formats.macho import parse_macho
 
 __all__ = ["SimulatedTask", "SimRegion"]
+
+
+def _sm(share_mode) -> int:
+    """Accept SM_* ints or vmmap letters ("COW", "PRV", "SHM", ...)."""
+    if isinstance(share_mode, str):
+        from symmap.darwin.vm_tags import SHARE_MODE_LETTERS
+        for k, v in SHARE_MODE_LETTERS.items():
+            if v == share_mode:
+                return k
+        raise ValueError(f"unknown share mode {share_mode!r}")
+    return share_mode
 
 
 @dataclass(eq=False)
@@ -143,6 +155,7 @@ class SimulatedTask:
             resident: int | None = None, dirty: int | None = None, swapped: int | None = None,
             purgeable: int | None = None, external_pager: int | None = None,
             exact_size: bool = False) -> SimRegion:
+        share_mode = _sm(share_mode)
         if isinstance(data_or_size, int):
             size, data = data_or_size, None
         else:
@@ -162,7 +175,7 @@ class SimulatedTask:
 
     def map_submap(self, addr: int, size: int, *, tag: int = 32, share_mode: int = SM_TRUESHARED,
                    prot: int = 5, max_prot: int = 5, submap_of: SimRegion | None = None) -> SimRegion:
-        r = SimRegion(addr, addr + size, prot, max_prot, tag, share_mode, is_submap=True)
+        r = SimRegion(addr, addr + size, prot, max_prot, tag, _sm(share_mode), is_submap=True)
         self._insert(r, submap_of)
         return r
 
