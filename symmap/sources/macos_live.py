@@ -169,13 +169,13 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
         mask = pointer_mask(va_bits, fmt != 0)
         state = read_dyld_state(mem.read, addr, size, fmt, mask, requery=task.dyld_info)
         t.notes.extend(state.notes)
-        uuids = {}
+        by_addr = {}   # dedupe by header address (debugserver: old dyld_sim lists twice)
         for di in state.images:
             img = image_from_memory(mem.read, di.load_address, di.path, uuid=di.uuid)
             if di.is_dyld and img.filetype is None:
                 img.filetype = "dylinker"
-            uuids[di.load_address] = img
-        t.images = list(uuids.values())
+            by_addr.setdefault(di.load_address, img)
+        t.images = list(by_addr.values())
     # Page counts come in the effective page size: the smaller of ours and the target's
     # (4 KiB for x86_64/Rosetta targets; darwin-facts §1.8).
     main = next((i for i in t.images if i.filetype == "execute"), None)
