@@ -68,8 +68,9 @@ class RegionChange:
         if self.change == "resized":
             o, n = self.old or (0, 0), self.new or (0, 0)
             delta = (n[1] - n[0]) - (o[1] - o[0])
-            sign = "+" if delta >= 0 else "-"
-            return (f"~ resized     {o[0]:x}-{o[1]:x} -> {n[0]:x}-{n[1]:x} [{sign}{_size(abs(delta))}] "
+            from ..render.text import format_size
+            grown = ("+" if delta >= 0 else "-") + format_size(abs(delta))
+            return (f"~ resized     {o[0]:x}-{o[1]:x} -> {n[0]:x}-{n[1]:x} [{grown:>7}] "
                     f"{pm} {label}  {what}")
         return (f"~ reprotected {self.start:x}-{self.end:x} [{_size(self.end - self.start)}] "
                 f"{_pm(self.old_prot, self.old_max_prot)} -> {pm} {label}  {what}")
@@ -218,9 +219,11 @@ def _region_changes(A: list[Region], B: list[Region]) -> list[RegionChange]:
     out: list[RegionChange] = []
     resized: set[tuple[int, int]] = set()
     for cls, ai, bi, s, e in merged:
-        if cls == "added" and bi in kept_b:
+        # Growth/shrink only at a region's edge; a hole punched in the middle
+        # (munmap or MAP_FIXED over a reservation) stays removed/added.
+        if cls == "added" and bi in kept_b and (s == B[bi].start or e == B[bi].end):
             pair = (pair_of_b[bi], bi)            # the region grew
-        elif cls == "removed" and ai in kept_a:
+        elif cls == "removed" and ai in kept_a and (s == A[ai].start or e == A[ai].end):
             pair = (ai, pair_of_a[ai])            # the region shrank
         else:
             pair = None
@@ -241,7 +244,9 @@ def _region_changes(A: list[Region], B: list[Region]) -> list[RegionChange]:
             ra, rb = A[ai], B[bi]
             out.append(_change("reprotected", rb, s, e, old=(ra.start, ra.end), new=(rb.start, rb.end),
                                old_prot=ra.prot, old_max_prot=ra.max_prot))
-    out.sort(key=lambda c: (c.start, c.change))
+    # At one address, what went away is listed before what replaced it.
+    order = {"removed": 0, "resized": 1, "reprotected": 2, "added": 3}
+    out.sort(key=lambda c: (c.start, order[c.change]))
     return out
 
 

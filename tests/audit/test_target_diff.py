@@ -1,0 +1,102 @@
+"""The coverage diff on hand-built maps: splits and merges are silent, one
+new mapping is one change, growth is one resize, partial mprotect is one
+re-protection."""
+from __future__ import annotations
+
+from symmap.audit.diff import diff_targets
+from symmap.model import Image, Region, Segment, Target
+
+P = 0x1000
+
+
+def anon(s, e, prot=3, kind="anon"):
+    return Region(s, e, prot, None, kind=kind, type="anonymous")
+
+
+def filemap(s, e, path, off=0, prot=1):
+    return Region(s, e, prot, None, kind="file", path=path, offset=off, type="mapped file")
+
+
+def T(regions, images=()):
+    return Target(kind="live", os="linux", regions=list(regions), images=list(images), annotated=True)
+
+
+def changes(a, b):
+    return [(c.change, c.start, c.end) for c in diff_targets(T(a), T(b)).regions]
+
+
+def test_identical_and_empty():
+    rs = [anon(0x10000, 0x12000), filemap(0x20000, 0x21000, "/f")]
+    assert diff_targets(T(rs), T(list(rs))).identical
+    assert diff_targets(T([]), T([])).identical
+
+
+def test_split_and_merge_are_silent():
+    a = [anon(0x10000, 0x14000)]
+    b = [anon(0x10000, 0x12000), anon(0x12000, 0x14000)]
+    assert changes(a, b) == []
+    assert changes(b, a) == []
+    # A file split in two rows keeps contiguous offsets: still the same memory.
+    fa = [filemap(0x20000, 0x24000, "/f", 0)]
+    fb = [filemap(0x20000, 0x22000, "/f", 0), filemap(0x22000, 0x24000, "/f", 0x2000)]
+    assert changes(fa, fb) == []
+
+
+def test_one_new_mapping_is_one_added():
+    a = [anon(0x10000, 0x12000), anon(0x40000, 0x42000)]
+    b = [anon(0x10000, 0x12000), filemap(0x20000, 0x21000, "/new"), anon(0x40000, 0x42000)]
+    d = diff_targets(T(a), T(b))
+    assert [(c.change, c.start, c.end, c.path, c.old, c.new) for c in d.regions] == [
+        ("added", 0x20000, 0x21000, "/new", None, (0x20000, 0x21000))]
+    assert changes(b, a) == [("removed", 0x20000, 0x21000)]
+
+
+def test_growth_that_merges_into_a_neighbour_is_one_resize():
+    a = [anon(0x10000, 0x12000, kind="heap")]
+    b = [anon(0x10000, 0x18000, kind="heap")]
+    d = diff_targets(T(a), T(b))
+    assert [(c.change, c.old, c.new) for c in d.regions] == [
+        ("resized", (0x10000, 0x12000), (0x10000, 0x18000))]
+    assert "[" in d.regions[0].line() and "+24K" in d.regions[0].line()
+    assert [(c.change, c.old, c.new) for c in diff_targets(T(b), T(a)).regions] == [
+        ("resized", (0x10000, 0x18000), (0x10000, 0x12000))]
+
+
+def test_partial_mprotect_is_one_reprotection():
+    a = [anon(0x10000, 0x14000, prot=3)]
+    b = [anon(0x10000, 0x11000, 3), anon(0x11000, 0x13000, 7), anon(0x13000, 0x14000, 3)]
+    d = diff_targets(T(a), T(b))
+    assert [(c.change, c.start, c.end, c.old_prot, c.prot) for c in d.regions] == [
+        ("reprotected", 0x11000, 0x13000, 3, 7)]
+    assert d.new_findings and {f.rule for f in d.new_findings} == {"wx", "anon-exec"}
+
+
+def test_remap_over_a_reservation_is_removed_plus_added():
+    a = [anon(0x10000, 0x20000, prot=0, kind="guard")]
+    b = [anon(0x10000, 0x14000, prot=0, kind="guard"), filemap(0x14000, 0x16000, "/lib"),
+         anon(0x16000, 0x20000, prot=0, kind="guard")]
+    assert changes(a, b) == [("removed", 0x14000, 0x16000), ("added", 0x14000, 0x16000)]
+
+
+def test_different_window_of_the_same_file_is_a_change():
+    a = [filemap(0x20000, 0x21000, "/f", 0)]
+    b = [filemap(0x20000, 0x21000, "/f", 0x5000)]
+    assert changes(a, b) == [("removed", 0x20000, 0x21000), ("added", 0x20000, 0x21000)]
+
+
+def test_images_loaded_and_unloaded():
+    seg = [Segment("text", 0x7000, 0x1000, 5, 5)]
+    libA = Image("/lib/a.so", 0x7000, segments=seg)
+    libB = Image("/lib/b.so", 0x9000)
+    d = diff_targets(T([], [libA]), T([], [libA, libB]))
+    assert [i.path for i in d.images_loaded] == ["/lib/b.so"] and d.images_unloaded == []
+    d = diff_targets(T([], [libA, libB]), T([], [libB]))
+    assert [i.path for i in d.images_unloaded] == ["/lib/a.so"]
+    lines = d.lines()
+    assert lines[0] == "- image       7000 /lib/a.so"
+    assert lines[-1].startswith("0 added, 0 removed")
+
+
+def test_many_regions_are_fast_enough_and_silent():
+    rs = [anon(0x100000 + i * 2 * P, 0x100000 + i * 2 * P + P, prot=1 + (i % 2) * 2) for i in range(20000)]
+    assert diff_targets(T(rs), T(list(rs))).identical
