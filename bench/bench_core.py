@@ -82,7 +82,7 @@ def main() -> None:
         small, big = Path(tmp) / "small.core", Path(tmp) / "big.core"
         _bc.build_core(small, "arm64", image_note=False)
         seg = int(a.gb * (1 << 30)) // a.segments // 0x4000 * 0x4000
-        grow_core(small, big, a.segments, seg, 0x200000000)
+        grow_core(small, big, a.segments, seg, 0x1000000000)   # above every built range
         st = big.stat()
         print(f"core: {st.st_size / (1 << 30):.1f} GiB apparent, {st.st_blocks * 512 / 1024:.0f} KiB on disk, "
               f"{a.segments} big segments")
