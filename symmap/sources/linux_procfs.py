@@ -340,14 +340,23 @@ def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page
     from ..errors import CorruptInput
     from ..formats import elf as elfmod
 
+    # The loader maps PT_LOADs MAP_PRIVATE and back to back; a shared or
+    # lone mapping of the same file (a reader mmapping a library as data) must
+    # not decide the bias, so among lowest-offset private mappings the one
+    # followed by another mapping of the same file wins.
     first: dict[tuple[int, int, str], int] = {}
+    rank: dict[tuple[int, int, str], tuple[int, int]] = {}
+    n = len(regions)
     for i, r in enumerate(regions):
-        if r.kind not in ("file", "deleted") or r.path is None:
+        if r.kind not in ("file", "deleted") or r.path is None or r.share_mode != "PRV":
             continue
         key = (ids[i][0], ids[i][1], r.path)
-        j = first.get(key)
-        if j is None or (r.offset or 0) < (regions[j].offset or 0):
-            first[key] = i
+        nxt = regions[i + 1] if i + 1 < n else None
+        followed = (nxt is not None and nxt.start == r.end and ids[i + 1] == ids[i]
+                    and nxt.path == r.path and (nxt.offset or 0) > (r.offset or 0))
+        score = (r.offset or 0, 0 if followed else 1)
+        if key not in rank or score < rank[key]:
+            first[key], rank[key] = i, score
     images: list[Image] = []
     for (dev, ino, path), i in first.items():
         r = regions[i]
@@ -374,6 +383,14 @@ def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page
     exe_path = exe[: -len(_DELETED)] if exe and exe.endswith(_DELETED) else exe
     images.sort(key=lambda im: (im.path != exe_path, im.load_address))
     return images
+
+
+def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
+    try:
+        return ProcMemory(os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC))
+    except OSError:
+        notes.append("memory not readable (no ptrace access): contents unavailable")
+        return None
 
 
 def open_pid(pid: int, opts) -> Target:
@@ -409,11 +426,10 @@ def open_pid(pid: int, opts) -> Target:
     images = _images(proc, regions, ids, page_size, exe, notes)
 
     memory = None
-    try:
-        fd = os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC)
-        memory = ProcMemory(fd)
-    except OSError:
-        notes.append("memory not readable (no ptrace access): contents unavailable")
+    if not regions and exe is None:
+        notes.append("kernel thread: no user address space")
+    else:
+        memory = _open_mem(proc, notes)
 
     uts = os.uname()
     parent = None

@@ -125,8 +125,20 @@ def test_live_child_regions(child_exe, known_file):
             t.close()
 
 
+def libc_path_in(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        f = line.split(None, 5)
+        if len(f) == 6 and re.search(r"/libc[.-][^/]*$", f[5]):
+            return f[5]
+    pytest.skip("no glibc in the child")
+
+
 def test_live_child_images(child_exe, known_file):
-    with run_child(child_exe, "regions", str(known_file)) as c:
+    with run_child(child_exe, "regions", str(known_file)) as c0:
+        libc_file = libc_path_in(c0.pid)
+    # The child also maps one page of libc as plain data (a second offset-0
+    # mapping): the image's bias must still come from the loader's mappings.
+    with run_child(child_exe, "regions", str(known_file), libc_file) as c:
         t = open_child(c.pid)
         t.close()
     exe = t.images[0]
@@ -141,14 +153,20 @@ def test_live_child_images(child_exe, known_file):
     assert libc.uuid == readelf_build_id(libc.path)
     assert os.path.exists(libc.file_path)
 
-    # Independent load bias: the libc mapping at file offset 0 minus the first PT_LOAD.
-    libc_regions = [r for r in t.regions if r.path == libc.path]
+    # Independent load bias: mmap's runtime address (printed by the child)
+    # minus its link-time value (llvm-nm -D).
+    nm = subprocess.run([need_tool("llvm-nm", "nm"), "-D", "--defined-only", libc.path],
+                        capture_output=True, text=True, check=True).stdout
+    value = next(int(ln.split()[0], 16) for ln in nm.splitlines()
+                 if ln.split()[-1].split("@")[0] == "mmap")
+    bias = c.ranges["libc_mmap"][0] - value
+    assert libc.slide == bias
     phdrs = readelf_phdrs(libc.path)
     loads = [p for p in phdrs if p[0] == "LOAD"]
-    first = min(libc_regions, key=lambda r: r.offset)
-    assert first.offset == 0 and loads[0][1] == 0
-    bias = first.start - (loads[0][2] & ~(PG - 1))
-    assert libc.slide == bias and libc.load_address == bias + loads[0][2]
+    assert libc.load_address == bias + loads[0][2]
+    data_map = overlapping(t, *c.ranges["file1"])
+    assert len(data_map) == 1 and data_map[0].path == libc.path and data_map[0].offset == 0
+    libc_regions = [r for r in t.regions if r.path == libc.path and r is not data_map[0]]
 
     relro = [(bias + p[2], bias + p[2] + p[4]) for p in phdrs if p[0] == "GNU_RELRO"]
     expected = set()
