@@ -19,7 +19,6 @@ exec-unloaded-file     high      an x file mapping that no loaded image owns
 exec-deleted           medium    an x mapping of a file deleted since it was mapped
 anon-exec              medium    executable anonymous memory no image owns
 wx-max                 medium    max protection allows w+x on non-image code
-wx-max                 info      ... on non-image rw- memory (macOS default)
 jit                    info/low  a JIT region (tag or Apple-silicon MAP_JIT)
 =====================  ========  ==============================================
 """
@@ -235,22 +234,20 @@ def rule_wx(r: Region, ctx: AuditContext) -> Iterator[Finding]:
 
 def rule_wx_max(r: Region, ctx: AuditContext) -> Iterator[Finding]:
     # Linux has no max protection (max_prot None): nothing to check.  On macOS
-    # vm_allocate/mmap give anonymous memory max rwx by default, and images
-    # and the cache carry rwx max too, so only non-image, non-JIT memory whose
-    # *current* protection is not already W+X is considered.
-    if r.max_prot is None or r.prot is None or (r.max_prot & WX) != WX:
+    # rwx is the max protection of ordinary anonymous memory (every MALLOC and
+    # Stack row of a real vmmap is rw-/rwx, fixtures/vmmap/01.txt), and of
+    # images and the cache too, so it only matters for memory that is already
+    # executable, has no image, is not JIT and is not yet W+X: code that can
+    # be made writable (or W+X on Intel) whenever its owner likes.
+    if r.max_prot is None or r.prot is None or (r.max_prot & WX) != WX or not _x(r):
         return
     if (r.prot & WX) == WX or r.image is not None or is_jit(r, ctx) or ctx.cache_hit(r)[0]:
         return
     if is_kernel_code(r, ctx):
         return
-    if _x(r):
-        yield finding_for(r, "medium", "wx-max",
-                          "executable memory whose maximum protection allows w+x: it can be "
-                          "re-protected writable and executable at any time")
-    elif _w(r):
-        yield finding_for(r, "info", "wx-max",
-                          "maximum protection allows w+x (the macOS default for anonymous memory)")
+    yield finding_for(r, "medium", "wx-max",
+                      "executable memory whose maximum protection allows w+x: it can be "
+                      "re-protected writable and executable at any time")
 
 
 def rule_jit(r: Region, ctx: AuditContext) -> Iterator[Finding]:

@@ -13,7 +13,7 @@ Examples:
   symmap audit 1234 --min-severity high only high and critical (CI gate)
   symmap audit firefox --json           findings as one JSON object
   symmap audit before.json              audit a saved snapshot
-  symmap audit 1234 --min-severity info also JIT regions and rw-/rwx memory
+  symmap audit 1234 --min-severity info also JIT regions (by design on Apple silicon)
 
 \b
 Exit codes: 0 no finding at or above --min-severity; 1 findings;
