@@ -615,25 +615,36 @@ class DyldCache:
             raise CorruptInput(WHAT, f"image table ({count} entries at {off:#x}) runs past the data", label)
         raw = src.read(off, n * _IMAGE.size)
         texts = self._text_infos()
+        recs = list(_IMAGE.iter_unpack(raw))
+        strs, lo = self._path_blob(src, [r[3] for r in recs])
         out: list[CacheImage] = []
-        str_cache: dict[int, str] = {}
-        pool = None
-        pool_end = 0
-        if isinstance(src, _FileSource):
-            pool, pool_end = src.buf, src.size
-        for i, (addr, mtime, inode, poff, _pad) in enumerate(_IMAGE.iter_unpack(raw)):
-            if pool is not None:
-                path = cstring_at(pool, poff, PATH_MAX, pool_end) if poff < pool_end else ""
+        for i, (addr, mtime, inode, poff, _pad) in enumerate(recs):
+            if strs is not None:
+                o = poff - lo
+                e = strs.find(b"\0", o, o + PATH_MAX)
+                path = strs[o:e if e >= 0 else o + PATH_MAX].decode("utf-8", "surrogateescape")
             else:
-                path = str_cache.get(poff)
-                if path is None:
-                    path = _mem_cstring(src, poff)
-                    str_cache[poff] = path
+                path = _mem_cstring(src, poff)
             if not path:
                 raise CorruptInput(WHAT, f"image {i} has no path (pathFileOffset {poff:#x})", label)
             t = texts.get(addr)
             out.append(CacheImage(i, path, addr, t[0] if t else None, t[1] if t else None, mtime, inode))
         return out
+
+    @staticmethod
+    def _path_blob(src, offs: list[int]) -> tuple[bytes | None, int]:
+        """The bytes holding every image path, read once: the builder writes
+        the paths together, so one bounded read beats 2,000 small ones."""
+        if not offs:
+            return None, 0
+        lo, hi = min(offs), max(offs) + PATH_MAX
+        hi = min(hi, src.size)
+        if lo >= src.size or hi - lo > 64 << 20:
+            return None, 0
+        try:
+            return bytes(src.read(lo, hi - lo)), lo
+        except CorruptInput:
+            return None, 0
 
     def _text_infos(self) -> dict[int, tuple[str, int]]:
         f = self._main

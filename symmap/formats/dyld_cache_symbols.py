@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 from ..errors import CorruptInput
 from ._binio import bounded_count
 from .macho_symbols import (EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE, EXPORT_SYMBOL_FLAGS_KIND_MASK,
-                            N_SECT, N_STAB, N_TYPE, defined_symbols, image_symbols, iter_exports)
+                            N_SECT, N_STAB, N_TYPE, image_symbols, iter_exports)
 
 if TYPE_CHECKING:
     from .dyld_cache import CacheImage, DyldCache, _CacheFile
@@ -27,6 +27,9 @@ __all__ = ["LocalSymbols", "local_symbols", "iter_all_local_symbols", "symbols_f
 _INFO = struct.Struct("<6I")          # dyld_cache_local_symbols_info
 _ENTRY32 = struct.Struct("<III")      # dyld_cache_local_symbols_entry
 _ENTRY64 = struct.Struct("<QII")      # dyld_cache_local_symbols_entry_64
+_NLIST64 = struct.Struct("<IBBHQ")
+_NLIST32 = struct.Struct("<IBBhI")
+_MAX_NAME = 4096
 _32BIT_ARCHS = ("i386", "armv", "arm64_32")
 
 
@@ -44,6 +47,7 @@ class LocalSymbols:
         (nl_off, nl_count, str_off, str_size, ent_off, ent_count) = _INFO.unpack_from(
             src.read(off, _INFO.size))
         self.buf = src.buf
+        self._strings: bytes | None = None
         self.nlist_size = 16 if is64_nlist else 12
         self.is64 = is64_nlist
         self.nlist_start = off + nl_off
@@ -63,12 +67,37 @@ class LocalSymbols:
                 if start < self.nlist_count:
                     self.entries[dylib_off] = (start, min(count, self.nlist_count - start))
 
+    def _strtab(self) -> bytes:
+        # One copy of the locals' string table (bounded by the file size, not
+        # by a count): a million names then cost one find + decode each.
+        if self._strings is None:
+            self._strings = bytes(self.buf[self.str_start:self.str_start + self.str_size])
+        return self._strings
+
     def symbols(self, start: int, count: int) -> list[tuple[int, str]]:
-        if count <= 0:
+        """Defined, non-stab symbols of nlist[start:start+count] (clamped)."""
+        if count <= 0 or start >= self.nlist_count:
             return []
-        syms = defined_symbols(self.buf, self.nlist_start + start * self.nlist_size, count,
-                               self.str_start, self.str_size, self.is64)
-        return [(a, n) for a, n, _s, _e in syms]
+        count = min(count, self.nlist_count - start)
+        st = _NLIST64 if self.is64 else _NLIST32
+        p = self.nlist_start + start * st.size
+        view = memoryview(self.buf)[p:p + count * st.size]
+        strs = self._strtab()
+        n = len(strs)
+        find = strs.find
+        out = []
+        append = out.append
+        try:
+            for strx, ntype, _sect, _desc, value in st.iter_unpack(view):
+                if ntype & N_STAB or (ntype & N_TYPE) != N_SECT or not 0 < strx < n:
+                    continue
+                e = find(b"\0", strx, strx + _MAX_NAME)
+                name = strs[strx:e if e >= 0 else min(n, strx + _MAX_NAME)]
+                if name:
+                    append((value, name.decode("utf-8", "surrogateescape")))
+        finally:
+            view.release()
+        return out
 
 
 def _symbols_file(cache: "DyldCache") -> "_CacheFile | None":
@@ -170,9 +199,6 @@ def symbols_for(cache: "DyldCache", img: "CacheImage", with_locals: bool = True)
     if with_locals:
         out.update(local_symbols(cache, img))
     return sorted(out)
-
-
-_NLIST64 = struct.Struct("<IBBHQ")
 
 
 def _memory_symbols(cache: "DyldCache", m, le) -> list[tuple[int, str]]:
