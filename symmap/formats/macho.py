@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from ..errors import CorruptInput
 from ..model import Image, Section, Segment
@@ -71,6 +71,7 @@ PLATFORMS = {1: "macOS", 2: "iOS", 3: "tvOS", 4: "watchOS", 5: "bridgeOS", 6: "m
 
 _HDR32 = struct.Struct("<7I")          # magic cputype cpusubtype filetype ncmds sizeofcmds flags
 _LC = struct.Struct("<II")
+_U32 = struct.Struct("<I")
 _SEG64 = struct.Struct("<16s4Q4I")      # segname vmaddr vmsize fileoff filesize maxprot initprot nsects flags
 _SEG32 = struct.Struct("<16s4I4I")
 _SECT64 = struct.Struct("<16s16s2Q8I")  # sectname segname addr size offset align reloff nreloc flags r1 r2 r3
@@ -103,11 +104,11 @@ def arch_name(cputype: int, cpusubtype: int) -> str:
 
 
 def _name16(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    i = raw.find(0)
+    return (raw if i < 0 else raw[:i]).decode("utf-8", "surrogateescape")
 
 
-@dataclass(slots=True)
-class LoadCommand:
+class LoadCommand(NamedTuple):
     cmd: int
     offset: int        # absolute offset of the command in the buffer
     size: int
@@ -282,74 +283,128 @@ def parse_macho(buf: Buffer, off: int = 0, path: str | None = None) -> MachO:
     if end > len(buf):
         raise CorruptInput("Mach-O", f"load commands ({sizeofcmds:#x} bytes) run past the data", path, off)
     p = off + hdr
+    append = m.commands.append
+    handlers = _HANDLERS
+    unpack_lc = _LC.unpack_from
     # Each command is >= 8 bytes, so the walk is bounded by sizeofcmds, whatever ncmds says.
     for i in range(ncmds):
         if p + 8 > end:
             raise CorruptInput("Mach-O", f"load command {i} of {ncmds} lies past sizeofcmds", path, p)
-        cmd, cmdsize = _LC.unpack_from(buf, p)
+        cmd, cmdsize = unpack_lc(buf, p)
         if cmdsize < 8 or p + cmdsize > end:
             raise CorruptInput("Mach-O", f"load command {i} has bad cmdsize {cmdsize:#x}", path, p)
-        m.commands.append(LoadCommand(cmd, p, cmdsize))
-        _parse_command(m, buf, cmd, p, cmdsize, path)
+        append(LoadCommand(cmd, p, cmdsize))
+        h = handlers.get(cmd)
+        if h is not None:
+            h(m, buf, cmd, p, cmdsize, path)
         p += cmdsize
     return m
 
 
-def _parse_command(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
-    body = p + 8
-    if cmd in (LC_SEGMENT_64, LC_SEGMENT):
-        st, sst = (_SEG64, _SECT64) if cmd == LC_SEGMENT_64 else (_SEG32, _SECT32)
-        if size < 8 + st.size:
-            raise CorruptInput("Mach-O", "segment command too small", path, p)
-        name, vmaddr, vmsize, fileoff, filesize, maxprot, initprot, nsects, flags = st.unpack_from(buf, body)
-        seg = MachOSegment(_name16(name), vmaddr, vmsize, fileoff, filesize, maxprot & 7, initprot & 7, flags)
+def _lc_segment(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
+    st, sst = (_SEG64, _SECT64) if cmd == LC_SEGMENT_64 else (_SEG32, _SECT32)
+    if size < 8 + st.size:
+        raise CorruptInput("Mach-O", "segment command too small", path, p)
+    name, vmaddr, vmsize, fileoff, filesize, maxprot, initprot, nsects, flags = st.unpack_from(buf, p + 8)
+    seg = MachOSegment(_name16(name), vmaddr, vmsize, fileoff, filesize, maxprot & 7, initprot & 7, flags)
+    if nsects:
         nmax = (size - 8 - st.size) // sst.size
-        q = body + st.size
+        q = p + 8 + st.size
+        secs = seg.sections
         for _ in range(min(nsects, nmax)):
             f = sst.unpack_from(buf, q)
-            seg.sections.append(MachOSection(_name16(f[0]), _name16(f[1]), f[2], f[3], f[4], f[8]))
+            secs.append(MachOSection(_name16(f[0]), _name16(f[1]), f[2], f[3], f[4], f[8]))
             q += sst.size
-        m.segments.append(seg)
-    elif cmd == LC_UUID and size >= 24:
-        m.uuid = bytes(buf[body:body + 16]).hex()
-    elif cmd in (LC_ID_DYLIB, LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB) and size >= 12:
-        (stroff,) = struct.unpack_from("<I", buf, body)
-        name = cstring_at(buf, p + stroff, 1024, p + size) if 12 <= stroff < size else ""
-        if cmd == LC_ID_DYLIB:
-            m.install_name = name
-        else:
-            m.dylibs.append(name)
-    elif cmd in (LC_ID_DYLINKER, LC_LOAD_DYLINKER) and size >= 12:
-        (stroff,) = struct.unpack_from("<I", buf, body)
-        name = cstring_at(buf, p + stroff, 1024, p + size) if 12 <= stroff < size else ""
-        if cmd == LC_ID_DYLINKER:
-            m.dylinker = name
-    elif cmd == LC_SYMTAB and size >= 24:
-        m.symtab = _SYMTAB.unpack_from(buf, body)
-    elif cmd in (LC_DYLD_INFO, LC_DYLD_INFO_ONLY) and size >= 48:
-        f = _DYLD_INFO.unpack_from(buf, body)
+    m.segments.append(seg)
+
+
+def _lc_uuid(m, buf, cmd, p, size, path):
+    if size >= 24:
+        m.uuid = bytes(buf[p + 8:p + 24]).hex()
+
+
+def _lc_str(buf: Buffer, p: int, size: int) -> str | None:
+    if size < 12:
+        return None
+    (stroff,) = _U32.unpack_from(buf, p + 8)
+    return cstring_at(buf, p + stroff, 1024, p + size) if 12 <= stroff < size else ""
+
+
+def _lc_dylib(m, buf, cmd, p, size, path):
+    name = _lc_str(buf, p, size)
+    if name is None:
+        return
+    if cmd == LC_ID_DYLIB:
+        m.install_name = name
+    else:
+        m.dylibs.append(name)
+
+
+def _lc_dylinker(m, buf, cmd, p, size, path):
+    if cmd == LC_ID_DYLINKER:
+        m.dylinker = _lc_str(buf, p, size)
+
+
+def _lc_symtab(m, buf, cmd, p, size, path):
+    if size >= 24:
+        m.symtab = _SYMTAB.unpack_from(buf, p + 8)
+
+
+def _lc_dyld_info(m, buf, cmd, p, size, path):
+    if size >= 48:
+        f = _DYLD_INFO.unpack_from(buf, p + 8)
         if f[9]:
             m.exports = (f[8], f[9])
-    elif cmd == LC_DYLD_EXPORTS_TRIE and size >= 16:
-        m.exports = _LINKEDIT_DATA.unpack_from(buf, body)
-    elif cmd == LC_FUNCTION_STARTS and size >= 16:
-        m.function_starts = _LINKEDIT_DATA.unpack_from(buf, body)
-    elif cmd == LC_DYLD_CHAINED_FIXUPS and size >= 16:
-        m.chained_fixups = _LINKEDIT_DATA.unpack_from(buf, body)
-    elif cmd == LC_MAIN and size >= 24:
-        (m.entryoff,) = struct.unpack_from("<Q", buf, body)
-    elif cmd == LC_BUILD_VERSION and size >= 24:
-        plat, minos, _sdk, _nt = _BUILD_VERSION.unpack_from(buf, body)
+
+
+def _lc_linkedit(attr: str):
+    def h(m, buf, cmd, p, size, path):
+        if size >= 16:
+            setattr(m, attr, _LINKEDIT_DATA.unpack_from(buf, p + 8))
+    return h
+
+
+def _lc_main(m, buf, cmd, p, size, path):
+    if size >= 24:
+        (m.entryoff,) = struct.unpack_from("<Q", buf, p + 8)
+
+
+def _lc_build_version(m, buf, cmd, p, size, path):
+    if size >= 24:
+        plat, minos, _sdk, _nt = _BUILD_VERSION.unpack_from(buf, p + 8)
         m.platform = PLATFORMS.get(plat, f"platform {plat}")
         m.minos = _version(minos)
-    elif cmd == LC_VERSION_MIN_MACOSX and size >= 16:
+
+
+def _lc_version_min(m, buf, cmd, p, size, path):
+    if size >= 16:
         m.platform = "macOS"
-        m.minos = _version(_VERSION_MIN.unpack_from(buf, body)[0])
-    elif cmd in (LC_THREAD, LC_UNIXTHREAD):
-        m.threads.append((body, size - 8))
-    elif cmd == LC_NOTE and size >= 8 + _NOTE.size:
-        owner, o, s = _NOTE.unpack_from(buf, body)
+        m.minos = _version(_VERSION_MIN.unpack_from(buf, p + 8)[0])
+
+
+def _lc_thread(m, buf, cmd, p, size, path):
+    m.threads.append((p + 8, size - 8))
+
+
+def _lc_note(m, buf, cmd, p, size, path):
+    if size >= 8 + _NOTE.size:
+        owner, o, s = _NOTE.unpack_from(buf, p + 8)
         m.notes.append(Note(_name16(owner), o, s))
+
+
+# Dispatch table: unknown commands cost one dict miss (they stay generic records).
+_HANDLERS = {
+    LC_SEGMENT_64: _lc_segment, LC_SEGMENT: _lc_segment, LC_UUID: _lc_uuid,
+    LC_ID_DYLIB: _lc_dylib, LC_LOAD_DYLIB: _lc_dylib, LC_LOAD_WEAK_DYLIB: _lc_dylib,
+    LC_REEXPORT_DYLIB: _lc_dylib, LC_ID_DYLINKER: _lc_dylinker, LC_LOAD_DYLINKER: _lc_dylinker,
+    LC_SYMTAB: _lc_symtab, LC_DYLD_INFO: _lc_dyld_info, LC_DYLD_INFO_ONLY: _lc_dyld_info,
+    LC_DYLD_EXPORTS_TRIE: _lc_linkedit("exports"),
+    LC_FUNCTION_STARTS: _lc_linkedit("function_starts"),
+    LC_DYLD_CHAINED_FIXUPS: _lc_linkedit("chained_fixups"),
+    LC_MAIN: _lc_main, LC_BUILD_VERSION: _lc_build_version,
+    LC_VERSION_MIN_MACOSX: _lc_version_min, LC_THREAD: _lc_thread, LC_UNIXTHREAD: _lc_thread,
+    LC_NOTE: _lc_note,
+}
 
 
 def _version(v: int) -> str:
