@@ -57,6 +57,22 @@ def test_memfd_code():
     assert "memfd:payload" in (findings[0].path or "")
 
 
+def test_deleted_file_code(tmp_path):
+    path = data_file(tmp_path)
+    with run_child(audit_child(), "filex", str(path)) as c:
+        path.unlink()
+        _, findings = _audit(c.pid)
+    s, e = c.ranges["filex"]
+    assert [(f.rule, f.start, f.end, f.severity) for f in findings] == [("exec-deleted", s, e, "medium")]
+
+
+def test_executable_stack():
+    with run_child(audit_child(), "xstack") as c:
+        _, findings = _audit(c.pid)
+    s, e = c.ranges["xstack"]
+    assert {(f.rule, f.start, f.end) for f in findings} == {("exec-stack", s, e), ("wx", s, e)}
+
+
 def test_min_severity_filters():
     with run_child(audit_child(), "rwx") as c:
         _, high = _audit(c.pid, "high")
