@@ -17,6 +17,8 @@ in ``CoreFile.problems`` rather than raised, so a truncated core still maps.
 from __future__ import annotations
 
 import bisect
+import errno
+import os
 import struct
 from dataclasses import dataclass, field
 
@@ -373,10 +375,29 @@ class CoreMemory:
     (fewer bytes returned), never as zeros.
     """
 
-    def __init__(self, buf: Buffer, segments: list[CoreSegment]) -> None:
+    def __init__(self, buf: Buffer, segments: list[CoreSegment], fd: int | None = None) -> None:
         self._buf = buf
+        self._fd = fd
         self._segs = [s for s in segments if s.present > 0]
         self._starts = [s.vmaddr for s in self._segs]
+
+    def may_hold_data(self, addr: int) -> bool:
+        """False when ``addr``'s bytes are unsaved or a hole in a sparse core file.
+
+        Probing a header at every segment start of a multi-GB sparse core
+        through the mmap faults in (and reads ahead) zero pages; SEEK_DATA
+        answers from the file's extent map instead.
+        """
+        s = self.segment_at(addr)
+        if s is None:
+            return False
+        if self._fd is None or not hasattr(os, "SEEK_DATA"):
+            return True
+        off = s.fileoff + addr - s.vmaddr
+        try:
+            return os.lseek(self._fd, off, os.SEEK_DATA) == off
+        except OSError as e:     # ENXIO: only a hole follows; EINVAL: not supported here
+            return e.errno != errno.ENXIO
 
     def segment_at(self, addr: int) -> CoreSegment | None:
         i = bisect.bisect_right(self._starts, addr) - 1
@@ -396,3 +417,4 @@ class CoreMemory:
             address += take
             size -= take
         return bytes(out)
+

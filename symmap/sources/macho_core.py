@@ -44,26 +44,29 @@ def open_file(path: str, opts) -> Target:
         if size < 28:
             raise CorruptInput("core", "file too short for a mach header", path, 0)
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+            # Small scattered reads (headers, pointers): no multi-MB readahead per fault.
+            mm.madvise(mmap.MADV_RANDOM)
     except BaseException:
         f.close()
         raise
     t = Target(kind="core", os="macos", path=path, name=os.path.basename(path))
     t.closers += [mm.close, f.close]
     try:
-        _fill(t, mm, path, opts)
+        _fill(t, mm, f.fileno(), path, opts)
     except BaseException:
         t.close()
         raise
     return t
 
 
-def _fill(t: Target, mm: mmap.mmap, path: str, opts) -> None:
+def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
     core = mc.parse_core(mm, path)
     t.arch = core.arch
     t.page_size = 16384 if core.cputype == CPU_TYPE_ARM64 else 4096
     t.info["code_type"] = {"arm64": "ARM64", "arm64e": "ARM64E", "x86_64": "X86-64",
                            "x86_64h": "X86-64", "i386": "X86"}.get(core.arch, core.arch)
-    mem = mc.CoreMemory(mm, core.segments)
+    mem = mc.CoreMemory(mm, core.segments, fd)
     t.memory = mem
     for s in core.segments:
         resident = s.present if s.filesize > 0 else None
@@ -237,7 +240,7 @@ def find_dyld(core: mc.CoreFile, mem: mc.CoreMemory) -> int | None:
     O(segments) on multi-GB cores.
     """
     for s in core.segments[:MAX_SCAN]:
-        if s.present < 32:
+        if s.present < 32 or not mem.may_hold_data(s.vmaddr):
             continue
         head = mem.read(s.vmaddr, 16)
         if len(head) == 16:
@@ -282,7 +285,7 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCac
     uuid = base = slide = None
     if state is not None and state.cache_uuid:
         uuid, base, slide = state.cache_uuid, state.cache_base, state.cache_slide
-    if not base:
+    if not base and state is None:      # dyld's state says "no cache": believe it
         base = _scan_cache_header(core, mem)
     cache_file = getattr(opts, "cache", None) if opts is not None else None
     if base is None and not cache_file:
@@ -332,7 +335,7 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCac
 
 def _scan_cache_header(core, mem: mc.CoreMemory) -> int | None:
     for s in core.segments[:MAX_SCAN]:
-        if s.present >= 0x200 and mem.read(s.vmaddr, 7) == b"dyld_v1":
+        if s.present >= 0x200 and mem.may_hold_data(s.vmaddr) and mem.read(s.vmaddr, 7) == b"dyld_v1":
             return s.vmaddr
     return None
 
