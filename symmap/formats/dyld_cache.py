@@ -395,6 +395,7 @@ class DyldCache:
         self.subcaches: list[SubCache] = []
         self.notes: list[str] = []
         self._images: list[CacheImage] | None = None
+        self._machos: dict[int, Any] = {}     # image index -> parsed header (parsed once)
         self._symbols_file: _CacheFile | None | bool = False   # False = not looked up yet
         self._locals: Any = None
         self._ranges: list[tuple[int, int, _CacheFile, int]] | None = None
@@ -671,9 +672,15 @@ class DyldCache:
 
     def image_macho(self, image: int | CacheImage):
         """The parsed Mach-O header (load commands, unslid addresses) of an image."""
+        img = self._image(image)
+        m = self._machos.get(img.index)
+        if m is None:
+            m = self._machos[img.index] = self._parse_image(img)
+        return m
+
+    def _parse_image(self, img: CacheImage):
         from .macho import parse_macho
 
-        img = self._image(image)
         loc = self.locate(img.address, 32)
         if loc is None:
             raise CorruptInput(WHAT, f"image {img.path} at {img.address:#x} is outside every mapping",

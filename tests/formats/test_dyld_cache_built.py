@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import struct
 
 import pytest
 
