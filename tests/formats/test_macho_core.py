@@ -244,3 +244,39 @@ def _small_core(factory) -> bytes:
         build_core(out, "x86_64")
         _SMALL["x"] = out.read_bytes()
     return _SMALL["x"]
+
+
+# ---- other note kinds, 32-bit cores ------------------------------------------
+
+def test_load_binary_and_main_bin_spec_notes():
+    uuid = bytes(range(1, 17))
+    lb = struct.pack("<I16sQQ", 1, uuid, 0x100004000, 0x4000) + b"/bin/ls\0" + b"\0" * 24
+    n = mc.CoreNote("load binary", 0, len(lb), 0)
+    img = mc.parse_load_binary(lb, n, "x")
+    assert (img.path, img.uuid, img.load_address, img.slide) == ("/bin/ls", uuid.hex(), 0x100004000, 0x4000)
+    lb2 = struct.pack("<I16sQQ", 1, b"\0" * 16, mc.NO_ADDR, mc.NO_ADDR)      # no name, nothing known
+    img = mc.parse_load_binary(lb2, mc.CoreNote("load binary", 0, len(lb2), 0), "x")
+    assert (img.path, img.uuid, img.load_address, img.slide) == (None, None, None, None)
+    with pytest.raises(CorruptInput):
+        mc.parse_load_binary(lb[:20], mc.CoreNote("load binary", 0, 20, 0), "x")
+    v1 = struct.pack("<IIQ16sII", 1, 2, 0x10A000000, uuid, 14, 0)
+    assert mc.parse_main_bin_spec(v1, mc.CoreNote("main bin spec", 0, len(v1), 0)) == (2, 0x10A000000, uuid.hex())
+    v2 = struct.pack("<IIQQ16sII", 2, 2, mc.NO_ADDR, 0x1000, uuid, 14, 1)
+    assert mc.parse_main_bin_spec(v2, mc.CoreNote("main bin spec", 0, len(v2), 0)) == (2, None, uuid.hex())
+
+
+def test_32bit_core():
+    """An i386 core: mach_header (28 bytes), LC_SEGMENT, x86_THREAD_STATE32."""
+    regs = [0] * 16
+    regs[7], regs[10] = 0xBFFF0000, 0x1F00          # esp, eip
+    thread = struct.pack("<IIII", 4, 8 + 8 + 64, 1, 16) + struct.pack("<16I", *regs)
+    seg = struct.pack("<II16s8I", 1, 56, b"__TEXT", 0x1000, 0x1000, 0x200, 0x1000, 7, 5, 0, 0)
+    cmds = thread + seg
+    hdr = struct.pack("<7I", 0xFEEDFACE, 7, 3, 4, 2, len(cmds), 0)
+    data = (hdr + cmds).ljust(0x200, b"\0") + b"\xab" * 0x1000
+    core = mc.parse_core(data, "i386")
+    assert core.arch == "i386" and not core.is64
+    (s,) = core.segments
+    assert (s.vmaddr, s.vmsize, s.initprot, s.maxprot, s.name, s.present) == (0x1000, 0x1000, 5, 7, "__TEXT", 0x1000)
+    assert (core.threads[0].pc, core.threads[0].sp) == (0x1F00, 0xBFFF0000)
+    assert mc.CoreMemory(data, core.segments).read(0x1FFE, 4) == b"\xab\xab"
