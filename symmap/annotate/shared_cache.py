@@ -47,6 +47,16 @@ def ensure_cache_reader(target: Target) -> None:
     r = sc.reader
     if r is None:
         return
+    if sc.path is None and r.path is None and r.runtime_base is not None:
+        # The on-disk file gives local symbols (.symbols) and the report's
+        # cache path; found by dynamic-data page / inode / UUID, never by name alone.
+        from ..sources.cache_locate import find_cache_for
+        try:
+            found = find_cache_for(r)
+        except (OSError, SymmapError):
+            found = None
+        if found:
+            sc.path = r.path = found
     if sc.slide is None:
         sc.slide = (sc.base - r.unslid_base) if sc.base else (r.slide or 0)
     if not sc.mappings:

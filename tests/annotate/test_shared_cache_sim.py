@@ -15,7 +15,7 @@ SLIDE = 0x5A8C000
 PID = 4343
 
 
-def _sim(built, dirty_data: int):
+def _sim(built, dirty_data: int, cache_path: str = "/x"):
     from symmap.darwin.consts import SM_COW
 
     b = builder()
@@ -31,7 +31,7 @@ def _sim(built, dirty_data: int):
                     dirty=dirty_data if name == "__DATA" else 0,
                     path="/System/Library/dyld/" + paths.get(key, "dyld_shared_cache_arm64" + key),
                     offset=m.file_offset)
-    sim.map(built.base + SLIDE + built.dynamic_data_offset, b.dynamic_data_page(3, 1, 2, "/x"), 1, 1,
+    sim.map(built.base + SLIDE + built.dynamic_data_offset, b.dynamic_data_page(3, 1, 2, cache_path), 1, 1,
             submap_of=sub, share_mode=SM_COW)
     images = [(a + SLIDE, p) for p, a in built.images if p != "/usr/lib/libb.dylib"]
     sim.map(0x100000000, 0x4000, 1, 5, tag=0)          # something outside the cache
@@ -67,5 +67,26 @@ def test_live_process_gets_per_library_rows():
         assert liba.in_shared_cache and liba.slide == SLIDE
         rs = sorted(t.regions, key=lambda r: r.start)
         assert all(a.end <= b.start for a, b in zip(rs, rs[1:]))
+    finally:
+        t.close()
+
+
+def test_on_disk_cache_found_through_dynamic_data_page():
+    """The v3 page names the cache file; its UUID matches, so the annotator
+    records the path and the reader gets local symbols from .symbols."""
+    from symmap.annotate import annotate
+    from symmap.sources import OpenOptions
+    from tests.formats.dyld_cache_support import MAIN
+
+    built = build()
+    sim = _sim(built, dirty_data=0, cache_path=str(MAIN))
+    t = macos_live.open_pid(PID, OpenOptions(task=sim))
+    try:
+        annotate(t)
+        sc = t.shared_cache
+        assert sc.path == str(MAIN)
+        assert sc.reader.local_symbols(0) != []
+        # No unused rows: every region is clean.
+        assert not any((r.type or "").startswith("unused") for r in t.regions)
     finally:
         t.close()
