@@ -16,7 +16,7 @@ import struct
 
 from ..errors import BadTarget, CorruptInput, SymmapError
 from ..formats import macho_core as mc
-from ..formats.macho import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM64, MachO, parse_macho,
+from ..formats.macho import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM, MachO, parse_macho,
                              to_image)
 from ..model import CacheMapping, Image, Region, SharedCache, Target, Thread
 
@@ -63,7 +63,8 @@ def open_file(path: str, opts) -> Target:
 def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
     core = mc.parse_core(mm, path)
     t.arch = core.arch
-    t.page_size = 16384 if core.cputype == CPU_TYPE_ARM64 else 4096
+    # Apple arm64 (and arm64_32) user space runs on 16 KiB pages, Intel on 4 KiB.
+    t.page_size = 16384 if core.cputype & 0xFFFFFF == CPU_TYPE_ARM else 4096
     t.info["code_type"] = {"arm64": "ARM64", "arm64e": "ARM64E", "x86_64": "X86-64",
                            "x86_64h": "X86-64", "i386": "X86"}.get(core.arch, core.arch)
     mem = mc.CoreMemory(mm, core.segments, fd)
@@ -80,10 +81,11 @@ def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
     # macOS user VA size (47 bits, darwin-facts 4.3), which no user pointer exceeds.
     from ..darwin.dyld_images import pointer_mask
     mask = pointer_mask(bits, core.is64)
+    # A core does not say which thread faulted (every LC_THREAD may carry an
+    # exception state), so none is marked crashed.
     for ct in core.threads:
         t.threads.append(Thread(ct.index, pc=None if ct.pc is None else ct.pc & mask,
-                                sp=None if ct.sp is None else ct.sp & mask,
-                                crashed=ct.index == 0))
+                                sp=None if ct.sp is None else ct.sp & mask))
     t.info["threads"] = [{"index": th.index, "pc": th.pc, "sp": th.sp} for th in t.threads]
     for p in core.problems:
         t.notes.append(f"core: {p}")
@@ -110,20 +112,20 @@ def _read_macho(mem: mc.CoreMemory, addr: int, path: str) -> MachO | None:
 
 
 def _image_at(t: Target, mem: mc.CoreMemory, addr: int, path: str | None, uuid: str | None,
-              cache: SharedCache | None = None) -> Image:
+              cache: SharedCache | None = None, cache_images: dict | None = None) -> Image:
     label = path or f"image@{addr:#x}"
     in_cache = cache is not None and _in_cache(cache, addr, t.arch)
     slide = cache.slide if in_cache else None
     m = _read_macho(mem, addr, label)
-    if m is None and in_cache and cache.reader is not None and slide is not None:
-        m = _macho_from_cache(cache.reader, addr - slide)
+    if m is None and in_cache and cache_images and slide is not None:
+        m = _macho_from_cache(cache.reader, cache_images.get(addr - slide))
     if m is None:
         if not in_cache:    # for cache images the one "pages not in the core" note says it
-            t.notes.append(f"core: no Mach-O header in the core at {addr:#x} ({label})")
+            _note_capped(t, f"core: no Mach-O header in the core at {addr:#x} ({label})")
         return Image(path=label, load_address=addr, uuid=uuid, slide=slide,
                      in_shared_cache=in_cache)
     if uuid and m.uuid and uuid != m.uuid:
-        t.notes.append(f"core: {label}: UUID {m.uuid} in memory differs from {uuid} listed")
+        _note_capped(t, f"core: {label}: UUID {m.uuid} in memory differs from {uuid} listed")
     img = to_image(m, label, addr, in_shared_cache=in_cache or bool(m.flags & MH_DYLIB_IN_CACHE),
                    slide=slide)
     img.install_name = img.install_name or m.dylinker
@@ -139,14 +141,26 @@ def _in_cache(cache: SharedCache, addr: int, arch: str | None) -> bool:
     return cache.base <= addr < _SHARED_REGION_END.get(arch or "", 0)
 
 
-def _macho_from_cache(reader, unslid: int) -> MachO | None:
-    for ci in reader.images:
-        if ci.address == unslid:
-            try:
-                return reader.image_macho(ci)
-            except CorruptInput:
-                return None
-    return None
+def _macho_from_cache(reader, ci) -> MachO | None:
+    if ci is None:
+        return None
+    try:
+        return reader.image_macho(ci)
+    except CorruptInput:
+        return None
+
+
+MAX_IMAGE_NOTES = 20
+
+
+def _note_capped(t: Target, msg: str) -> None:
+    """Per-image notes, at most MAX_IMAGE_NOTES (a hostile list can name 8192 images)."""
+    n = t.info.get("_image_notes", 0) + 1
+    t.info["_image_notes"] = n
+    if n <= MAX_IMAGE_NOTES:
+        t.notes.append(msg)
+    elif n == MAX_IMAGE_NOTES + 1:
+        t.notes.append("core: more image problems not shown")
 
 
 def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, path: str,
@@ -192,8 +206,19 @@ def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, pat
         listed = []
         t.notes.append("core: no image list (no 'all image infos' note and no dyld in the core)")
         t.partial = True
+    by_addr = None
+    if cache is not None and cache.reader is not None:
+        try:
+            by_addr = {ci.address: ci for ci in cache.reader.images}
+        except SymmapError as e:
+            t.notes.append(f"core: shared cache image table unreadable: {e}")
+    seen = set()
     for addr, p, uuid in listed:
-        t.images.append(_image_at(t, mem, addr, p, uuid, cache))
+        if addr in seen:        # lldb's note and dyld's list may both name an image
+            continue
+        seen.add(addr)
+        t.images.append(_image_at(t, mem, addr, p, uuid, cache, by_addr))
+    t.info.pop("_image_notes", None)
     _order_main_first(t)
 
 

@@ -77,7 +77,7 @@ def test_threads(opened):
     t, m, _ = opened
     assert [(th.index, th.pc, th.sp) for th in t.threads] == \
         [(k, th["pc"], th["sp"]) for k, th in enumerate(m["threads"])]
-    assert t.threads[0].crashed
+    assert not any(th.crashed for th in t.threads)      # a core does not say
     assert t.info["threads"][1] == {"index": 1, "pc": m["threads"][1]["pc"], "sp": m["threads"][1]["sp"]}
 
 
