@@ -26,7 +26,7 @@ __all__ = [
     "EXPORT_SYMBOL_FLAGS_KIND_MASK", "EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE",
     "EXPORT_SYMBOL_FLAGS_REEXPORT", "EXPORT_SYMBOL_FLAGS_STUB_AND_RESOLVER",
     "iter_nlist", "defined_symbols", "iter_exports", "function_starts",
-    "ImageSymbols", "image_symbols",
+    "ImageSymbols", "image_symbols", "nlist_has_globals",
 ]
 
 # <mach-o/nlist.h>
@@ -63,29 +63,49 @@ def _clamp(buf_len: int, off: int, size: int) -> tuple[int, int]:
     return off, min(off + size, buf_len)
 
 
-class _Strings:
-    """Reads NUL-terminated names from a string table without copying it
-    whole: a shared cache's string table holds every dylib's names, so it
-    can be hundreds of MB (lldb ObjectFileMachO reads those one by one)."""
+# A string table up to this size is copied and decoded once (fast path);
+# larger ones (a shared cache's, holding every dylib's names) are read name
+# by name (lldb ObjectFileMachO does the same).
+_WHOLE_STRTAB = 64 << 20
 
-    __slots__ = ("buf", "start", "end", "find")
+
+class _Strings:
+    """NUL-terminated names of a string table by index."""
+
+    __slots__ = ("buf", "start", "end", "find", "text")
 
     def __init__(self, buf: Buffer, start: int, end: int) -> None:
-        if not hasattr(buf, "find"):          # memoryview: find() needs a copy
-            buf = bytes(buf[start:end])
-            end -= start
-            start = 0
+        self.text = None
+        if end - start <= _WHOLE_STRTAB or not hasattr(buf, "find"):
+            raw = bytes(buf[start:end])
+            buf, start, end = raw, 0, len(raw)
+            if raw.isascii():
+                # One decode; then byte offsets are str offsets and each name
+                # is a str.find + slice (no per-name decode).
+                self.text = raw.decode("ascii")
         self.buf, self.start, self.end = buf, start, end
-        self.find = buf.find
+        self.find = (self.text or buf).find
 
     def get(self, strx: int) -> str:
         p = self.start + strx
         if strx <= 0 or p >= self.end:
             return ""
         stop = min(self.end, p + _MAX_NAME)
+        if self.text is not None:
+            i = self.find("\0", p, stop)
+            return self.text[p: stop if i < 0 else i]
         i = self.find(b"\0", p, stop)
         raw = self.buf[p: stop if i < 0 else i]
         return bytes(raw).decode("utf-8", "surrogateescape")
+
+
+def _view(buf: Buffer, start: int, end: int):
+    """Zero-copy slice where the buffer protocol allows, else a copy (lazy
+    memory-backed buffers only offer slicing)."""
+    try:
+        return memoryview(buf)[start:end]
+    except TypeError:
+        return bytes(buf[start:end])
 
 
 def iter_nlist(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: int,
@@ -102,7 +122,7 @@ def iter_nlist(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: int,
         return
     t0, t1 = _clamp(len(buf), stroff, strsize)
     strings = _Strings(buf, t0, t1)
-    view = memoryview(buf)[s0: s0 + n * st.size]
+    view = _view(buf, s0, s0 + n * st.size)
     for strx, ntype, nsect, ndesc, value in st.iter_unpack(view):
         yield value, strings.get(strx), ntype, nsect, ndesc
 
@@ -123,10 +143,24 @@ def defined_symbols(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: 
     if not n:
         return []
     t0, t1 = _clamp(len(buf), stroff, strsize)
-    get = _Strings(buf, t0, t1).get
-    view = memoryview(buf)[s0: s0 + n * st.size]
-    out = []
+    strings = _Strings(buf, t0, t1)
+    view = _view(buf, s0, s0 + n * st.size)
+    out: list[tuple[int, str, int, bool]] = []
     append = out.append
+    text = strings.text
+    if text is not None:
+        # Fast path, inlined: ASCII string table decoded once.
+        find = text.find
+        tl = len(text)
+        for strx, ntype, nsect, _desc, value in st.iter_unpack(view):
+            if ntype & 0xE0 or (ntype & 0x0E) != 0x0E or not 0 < strx < tl:
+                continue
+            e = find("\0", strx)
+            name = text[strx:e] if e >= 0 else text[strx:]
+            if name:
+                append((value, name, nsect, ntype & 1 == 1))
+        return out
+    get = strings.get
     for strx, ntype, nsect, _desc, value in st.iter_unpack(view):
         if ntype & N_STAB or (ntype & N_TYPE) != N_SECT:
             continue
@@ -152,49 +186,59 @@ def iter_exports(buf: Buffer, off: int, size: int,
     start, end = _clamp(len(buf), off, size)
     if end <= start:
         return
-    budget = max_nodes if max_nodes is not None else end - start
+    # One copy of the (small) trie; prefixes stay bytes until a terminal.
+    data = bytes(buf[start:end])
+    end = len(data)
+    budget = max_nodes if max_nodes is not None else end
     seen: set[int] = set()
-    stack: list[tuple[int, str]] = [(start, "")]
+    stack: list[tuple[int, bytes]] = [(0, b"")]
+    find = data.find
     while stack and budget > 0:
         node, prefix = stack.pop()
-        if node in seen or not start <= node < end:
+        if node in seen or node >= end:
             continue
         seen.add(node)
         budget -= 1
         try:
-            term_size, p = read_uleb128(buf, node, end)
+            p = node
+            term_size, p = _uleb(data, p, end)
             children = p + term_size
             if term_size:
-                flags, q = read_uleb128(buf, p, end)
+                flags, q = _uleb(data, p, end)
+                name = prefix.decode("utf-8", "surrogateescape")
                 if flags & EXPORT_SYMBOL_FLAGS_REEXPORT:
-                    yield prefix, flags, None
+                    yield name, flags, None
                 else:
-                    addr, q = read_uleb128(buf, q, end)
-                    yield prefix, flags, addr
+                    addr, q = _uleb(data, q, end)
+                    yield name, flags, addr
             if children >= end:
                 continue
-            nchild = buf[children]
+            nchild = data[children]
             p = children + 1
             kids = []
             for _ in range(nchild):
-                i = _find0(buf, p, end)
+                i = find(b"\0", p, end)
                 if i < 0:
                     break
-                edge = bytes(buf[p:i]).decode("utf-8", "surrogateescape")
-                child, p = read_uleb128(buf, i + 1, end)
+                edge = data[p:i]
+                child, p = _uleb(data, i + 1, end)
                 if len(prefix) + len(edge) <= _MAX_NAME:
-                    kids.append((start + child, prefix + edge))
+                    kids.append((child, prefix + edge))
             # Reverse so children pop in trie order (names come out sorted).
-            stack.extend(reversed(kids))
-        except (ValueError, IndexError):
+            kids.reverse()
+            stack.extend(kids)
+        except ValueError:
             continue
 
 
-def _find0(buf: Buffer, p: int, end: int) -> int:
-    if hasattr(buf, "find"):
-        return buf.find(b"\0", p, end)
-    i = bytes(buf[p:end]).find(b"\0")
-    return -1 if i < 0 else p + i
+def _uleb(data: bytes, p: int, end: int) -> tuple[int, int]:
+    """ULEB128 at p -> (value, next); one-byte values (most trie fields) fast."""
+    if p >= end:
+        raise ValueError("uleb128 runs past its data")
+    b = data[p]
+    if b < 0x80:
+        return b, p + 1
+    return read_uleb128(data, p, end)
 
 
 def function_starts(buf: Buffer, off: int, size: int, first: int) -> list[int]:
@@ -245,7 +289,20 @@ class ImageSymbols(NamedTuple):
     function_starts: list[int]
 
 
-def image_symbols(buf: Buffer, m: MachO, delta: int | None = None) -> ImageSymbols:
+_HEADER_MARKERS = frozenset(("__mh_execute_header", "__mh_dylib_header", "__mh_bundle_header",
+                             "__mh_dylinker_header"))
+
+
+def nlist_has_globals(symbols: list[tuple[int, str, int, bool]]) -> bool:
+    """True when the nlist defines external symbols besides the linker's
+    header marker.  ld64 and strip keep every exported symbol in the nlist
+    (strip of a dylib is at most ``-x``), so then the exports trie adds no
+    name; a stripped executable or an emptied LC_SYMTAB keeps only the marker."""
+    return any(ext and name not in _HEADER_MARKERS for _a, name, _s, ext in symbols)
+
+
+def image_symbols(buf: Buffer, m: MachO, delta: int | None = None,
+                  exports: bool | None = True) -> ImageSymbols:
     """All symbol sources of ``m`` whose linkedit data is in ``buf``.
 
     Linkedit offsets in the load commands are file offsets (relative to the
@@ -253,6 +310,9 @@ def image_symbols(buf: Buffer, m: MachO, delta: int | None = None) -> ImageSymbo
     delta = ``m.base`` (the header's own offset in ``buf``: thin files,
     fat slices).  For linkedit read out of memory into its own buffer pass
     ``delta = -__LINKEDIT.fileoff`` (buffer starts at __LINKEDIT.vmaddr).
+    ``exports``: True walks the trie always, None only when the nlist has
+    no global names (``nlist_has_globals``; saves the walk's time on big
+    unstripped images), False never.
     """
     d = m.base if delta is None else delta
     base = m.text_vmaddr or 0
@@ -260,15 +320,17 @@ def image_symbols(buf: Buffer, m: MachO, delta: int | None = None) -> ImageSymbo
     if m.symtab:
         symoff, nsyms, stroff, strsize = m.symtab
         syms = defined_symbols(buf, symoff + d, nsyms, stroff + d, strsize, m.is64)
-    exports: list[tuple[int, str, int]] = []
-    if m.exports:
+    exps: list[tuple[int, str, int]] = []
+    if exports is None:
+        exports = not nlist_has_globals(syms)
+    if m.exports and exports:
         eoff, esize = m.exports
         for name, flags, off in iter_exports(buf, eoff + d, esize):
             if off is None or (flags & EXPORT_SYMBOL_FLAGS_KIND_MASK) == EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE:
                 continue
-            exports.append((base + off, name, flags))
+            exps.append((base + off, name, flags))
     starts: list[int] = []
     if m.function_starts:
         foff, fsize = m.function_starts
         starts = function_starts(buf, foff + d, fsize, base)
-    return ImageSymbols(syms, exports, starts)
+    return ImageSymbols(syms, exps, starts)

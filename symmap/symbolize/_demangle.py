@@ -16,7 +16,7 @@ _lief_demangle = None          # resolved on first use: a callable, or False if 
 
 def looks_mangled(name: str) -> bool:
     """Itanium C++ (``_Z``), Rust v0 (``_R``) or Swift (``$s``) manglings."""
-    return name.startswith(_PREFIXES)
+    return name[:1] in "_$" and name.startswith(_PREFIXES)
 
 
 def _get_demangler():
@@ -59,6 +59,8 @@ def display_name(name: str, macho: bool) -> str:
     """The name atos / llvm-symbolizer print: Mach-O C symbols lose the
     leading underscore the compiler added (``_main`` -> ``main``,
     ``__ZN3foo`` -> ``_ZN3foo`` before demangling); ELF names are kept."""
-    if macho and name.startswith("_"):
+    if macho and name[:1] == "_":
         name = name[1:]
+    if name[:1] not in "_$" or not name.startswith(_PREFIXES):
+        return name
     return demangle(name)

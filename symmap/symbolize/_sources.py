@@ -103,7 +103,7 @@ def _from_file(image: Image, path: str, trusted: bool) -> SymbolIndex | None:
     m = _pick_slice(buf, image, path)
     if m is None:
         return None
-    return macho_index(m, image_symbols(buf, m), image.name)
+    return macho_index(m, image_symbols(buf, m, exports=None), image.name)
 
 
 def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
@@ -130,7 +130,7 @@ def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
     # __LINKEDIT.vmaddr - __LINKEDIT.fileoff + off (+ slide)
     # (frida gumdarwinmodule.c gum_find_linkedit).
     buf = MemoryBuffer(mem, le.vmaddr + slide, le.filesize)
-    return macho_index(m, image_symbols(buf, m, -le.fileoff), image.name)
+    return macho_index(m, image_symbols(buf, m, -le.fileoff, exports=None), image.name)
 
 
 def _from_cache(image: Image, target: Target) -> SymbolIndex | None:

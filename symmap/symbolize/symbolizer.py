@@ -73,6 +73,11 @@ class Symbolizer:
         self._segs = segs
         self._sstarts = [t[0] for t in segs]
         self._indexes: dict[int, tuple[SymbolIndex | None, str | None]] = {}
+        self._seg_cache: dict[int, tuple] = {}
+        self._last_region: Region | None = None
+        self._last_seg: tuple | None = None
+        self._last_sect: tuple | None = None
+        self._display: dict[str, str] = {}
 
     # -- containers -------------------------------------------------------
 
@@ -90,9 +95,13 @@ class Symbolizer:
 
     def segment_at(self, addr: int) -> tuple[Image, Segment] | None:
         i = bisect_right(self._sstarts, addr) - 1
+        if i >= 0:
+            t = self._segs[i]
+            if addr < t[1]:
+                return t[2], t[3]
         # Segments of different images never overlap in a sane target, but
         # a hostile one may; look back a little for one that holds addr.
-        for j in range(i, max(-1, i - 8), -1):
+        for j in range(i - 1, max(-1, i - 8), -1):
             lo, hi, im, seg = self._segs[j]
             if lo <= addr < hi:
                 return im, seg
@@ -109,45 +118,79 @@ class Symbolizer:
 
     # -- lookups ----------------------------------------------------------
 
-    def lookup(self, addr: int) -> Lookup:
-        region = self.region_at(addr)
-        hit = self.segment_at(addr)
-        mapped = region is not None or (not self._regions and hit is not None)
-        out = Lookup(address=addr, mapped=mapped, region=region)
-        if not mapped:
-            out.before, out.after = self._nearest(addr)
-        if hit is None:
-            return out
-        im, seg = hit
-        out.image_obj = im
-        out.image = im.path
-        out.uuid = im.uuid
-        out.segment = seg.name
-        sect = _section_at(seg, addr)
-        if sect is not None:
-            out.section = sect.name
-        if im.slide is not None:
-            out.unslid_address = addr - im.slide
-        rel = addr - seg.address
-        if seg.file_offset is not None and (seg.file_size is None or rel < seg.file_size):
-            out.file_offset = seg.file_offset + rel
-        if out.unslid_address is None:
-            return out
-        idx, src = self.index_for(im)
-        out.symbol_source = src
-        if idx is None:
-            return out
-        found = idx.find(out.unslid_address)
-        if found is not None:
-            name, _start, off, synthetic = found
+    def _seg_info(self, im: Image, seg: Segment) -> tuple:
+        """Per-segment facts every lookup in it needs, computed once."""
+        key = id(seg)
+        info = self._seg_cache.get(key)
+        if info is None:
+            secs = sorted((s for s in seg.sections if s.size > 0), key=lambda s: s.address)
+            idx, src = self.index_for(im) if im.slide is not None else (None, None)
             macho = not (im.filetype or "").startswith("elf")
-            out.linkage_name = None if synthetic else name
-            out.symbol = name if synthetic else display_name(name, macho)
-            out.offset = off
-        return out
+            fo = seg.file_offset
+            fsize = seg.file_size if seg.file_size is not None else seg.size
+            info = ([s.address for s in secs], [(s.address + s.size, s.name) for s in secs],
+                    idx, src, macho, im, seg.name, seg.address, fo, fsize, im.slide)
+            self._seg_cache[key] = info
+        return info
+
+    def lookup(self, addr: int) -> Lookup:
+        # Addresses in a batch cluster (one image's code): try the previous
+        # hit's region, segment and section before bisecting.
+        region = self._last_region
+        if region is None or not region.start <= addr < region.end:
+            region = self.region_at(addr)
+            if region is not None:
+                self._last_region = region
+        last = self._last_seg
+        if last is not None and last[0] <= addr < last[1]:
+            info = last[2]
+        else:
+            hit = self.segment_at(addr)
+            if hit is None:
+                info = None
+            else:
+                info = self._seg_info(hit[0], hit[1])
+                self._last_seg = (hit[1].address, hit[1].end, info)
+        mapped = region is not None or (not self._regions and info is not None)
+        before = after = None
+        if not mapped:
+            before, after = self._nearest(addr)
+        if info is None:
+            return Lookup(addr, mapped, region, before=before, after=after)
+        (sec_starts, sec_ends, idx, src, macho, im, seg_name, seg_addr, fo, fsize,
+         slide) = info
+        section = None
+        ls = self._last_sect
+        if ls is not None and ls[0] <= addr < ls[1] and ls[3] is info:
+            section = ls[2]
+        else:
+            j = bisect_right(sec_starts, addr) - 1
+            if j >= 0 and addr < sec_ends[j][0]:
+                section = sec_ends[j][1]
+                self._last_sect = (sec_starts[j], sec_ends[j][0], section, info)
+        rel = addr - seg_addr
+        file_offset = fo + rel if fo is not None and rel < fsize else None
+        symbol = linkage = offset = unslid = None
+        if slide is not None:
+            unslid = addr - slide
+            if idx is not None:
+                found = idx.find(unslid)
+                if found is not None:
+                    name, _start, offset, synthetic = found
+                    if synthetic:
+                        symbol = name
+                    else:
+                        linkage = name
+                        symbol = self._display.get(name)
+                        if symbol is None:
+                            symbol = self._display[name] = display_name(name, macho)
+        return Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
+                      offset, unslid, file_offset, src if slide is not None else None,
+                      before, after, im)
 
     def lookup_many(self, addrs: Iterable[int]) -> list[Lookup]:
-        return [self.lookup(a) for a in addrs]
+        lookup = self.lookup
+        return [lookup(a) for a in addrs]
 
 
 def _section_at(seg: Segment, addr: int) -> Section | None:

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Benchmark: symbolizing 100,000 addresses in one large binary.
+
+Builds (once, into /tmp) a C file with N functions (default 100,000) as an
+ELF with cc and, when clang-14 + ld64.lld-14 exist, as an arm64 Mach-O
+dylib.  Then, for each binary:
+
+1. index build: time to build the symbol index of the image (goal < 0.5 s);
+2. end to end: ``symmap lookup FILE - --json`` vs ``llvm-symbolizer
+   --obj=FILE`` (symbol-table mode) on the same 100,000 addresses read from
+   stdin, both to /dev/null; medians and the ratio (goal: symmap faster);
+3. agreement: the two tools' names for a sample of the addresses;
+4. lief stays unimported when no name needs demangling.
+
+Usage: python bench/bench_symbolize.py [--functions N] [--addresses N] [--runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def gen_c(n: int) -> str:
+    # Mix globals and statics (locals) so both symbol kinds are indexed.
+    parts = ["typedef int (*fn)(int);\n"]
+    for i in range(n):
+        kw = "static " if i % 4 == 0 else ""
+        parts.append(f"{kw}__attribute__((noinline,used)) int f{i}(int x){{return x*{i % 97 + 1}+{i};}}\n")
+    parts.append("int main(void){return 0;}\n")
+    return "".join(parts)
+
+
+def build(n: int, outdir: str) -> dict[str, str]:
+    os.makedirs(outdir, exist_ok=True)
+    src = os.path.join(outdir, f"many{n}.c")
+    if not os.path.exists(src):
+        with open(src, "w") as f:
+            f.write(gen_c(n))
+    out = {}
+    elf = os.path.join(outdir, f"many{n}-elf")
+    if not os.path.exists(elf) and shutil.which("cc"):
+        print(f"building {elf} ...", flush=True)
+        subprocess.run(["cc", "-O0", "-g0", "-o", elf, src], check=True)
+    if os.path.exists(elf):
+        out["elf"] = elf
+    macho = os.path.join(outdir, f"libmany{n}-arm64.dylib")
+    if not os.path.exists(macho) and shutil.which("clang-14") and shutil.which("ld64.lld-14"):
+        print(f"building {macho} ...", flush=True)
+        obj = macho + ".o"
+        subprocess.run(["clang-14", "-target", "arm64-apple-macos11", "-O0", "-ffreestanding",
+                        "-fno-asynchronous-unwind-tables", "-c", src, "-o", obj], check=True)
+        subprocess.run(["ld64.lld-14", "-arch", "arm64", "-platform_version", "macos", "11.0", "11.0",
+                        "-dylib", "-install_name", "/usr/lib/libmany.dylib", obj, "-o", macho],
+                       check=True)
+        os.unlink(obj)
+    if os.path.exists(macho):
+        out["macho"] = macho
+    return out
+
+
+def text_range(path: str) -> tuple[int, int]:
+    from symmap.sources import OpenOptions, open_target
+    t = open_target(path, OpenOptions())
+    for im in t.images:
+        for seg in im.segments:
+            for s in seg.sections:
+                if s.name in (".text", "__text"):
+                    return s.address, s.address + s.size
+    raise SystemExit(f"{path}: no text section")
+
+
+def time_index(path: str, runs: int) -> tuple[float, int]:
+    from symmap.sources import OpenOptions, open_target
+    from symmap.symbolize import Symbolizer
+    times = []
+    n = 0
+    for _ in range(runs):
+        t = open_target(path, OpenOptions())
+        s = Symbolizer(t)
+        t0 = time.perf_counter()
+        idx, _src = s.index_for(t.images[0])
+        times.append(time.perf_counter() - t0)
+        n = len(idx)
+    return statistics.median(times), n
+
+
+def run_timed(cmd: list[str], stdin_path: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        with open(stdin_path) as fin, open(os.devnull, "w") as fout:
+            t0 = time.perf_counter()
+            p = subprocess.run(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE)
+            times.append(time.perf_counter() - t0)
+        if p.returncode not in (0, 1):
+            raise SystemExit(f"{cmd[0]} failed: {p.stderr.decode()[:300]}")
+    return statistics.median(times)
+
+
+def agreement(path: str, addrs: list[int], macho: bool) -> tuple[int, int]:
+    from symmap.sources import OpenOptions, open_target
+    from symmap.symbolize import Symbolizer
+    s = Symbolizer(open_target(path, OpenOptions()))
+    out = subprocess.run(["llvm-symbolizer", f"--obj={path}", "--no-inlines", "--functions=linkage",
+                          "--no-demangle", "--output-style=JSON"], input="\n".join(map(hex, addrs)),
+                         capture_output=True, text=True, check=True).stdout
+    theirs = [json.loads(line)["Symbol"][0]["FunctionName"] for line in out.splitlines() if line]
+    same = 0
+    for a, th in zip(addrs, theirs):
+        name = s.lookup(a).linkage_name or ""
+        if macho and name.startswith("_"):
+            name = name[1:]
+        same += name == th
+    return same, len(addrs)
+
+
+def lief_imported(path: str, addr: int) -> bool:
+    code = ("import sys; from symmap.sources import open_target, OpenOptions;"
+            "from symmap.symbolize import Symbolizer;"
+            f"r = Symbolizer(open_target({path!r}, OpenOptions())).lookup({addr});"
+            "assert r.symbol; print('lief' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True).stdout.strip()
+    return out == "True"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--functions", type=int, default=100_000)
+    ap.add_argument("--addresses", type=int, default=100_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--outdir", default=os.path.join(tempfile.gettempdir(), "symmap-bench"))
+    a = ap.parse_args()
+    if not shutil.which("llvm-symbolizer"):
+        raise SystemExit("llvm-symbolizer not installed (apt-get install llvm)")
+    bins = build(a.functions, a.outdir)
+    if not bins:
+        raise SystemExit("no compiler: cannot build the benchmark binary")
+    rng = random.Random(5)
+    for kind, path in bins.items():
+        lo, hi = text_range(path)
+        addrs = [rng.randrange(lo, hi) for _ in range(a.addresses)]
+        addr_file = os.path.join(a.outdir, f"addrs-{kind}.txt")
+        with open(addr_file, "w") as f:
+            f.write("\n".join(map(hex, addrs)) + "\n")
+        print(f"\n== {kind}: {path} ({os.path.getsize(path) / 1e6:.1f} MB), "
+              f"{a.addresses} addresses in .text ==")
+        idx_t, nsyms = time_index(path, max(3, a.runs))
+        print(f"index build: {idx_t * 1000:.0f} ms median for {nsyms} symbols "
+              f"(goal < 500 ms: {'ok' if idx_t < 0.5 else 'MISSED'})")
+        sym_cmd = [sys.executable, "-m", "symmap", "lookup", path, "-", "--json"]
+        sym_text = [sys.executable, "-m", "symmap", "lookup", path, "-"]
+        llvm_cmd = ["llvm-symbolizer", f"--obj={path}", "--no-inlines", "--functions=linkage"]
+        if kind == "macho":
+            llvm_cmd.append("--default-arch=arm64")
+        env_cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            t_json = run_timed(sym_cmd, addr_file, a.runs)
+            t_text = run_timed(sym_text, addr_file, a.runs)
+        finally:
+            os.chdir(env_cwd)
+        t_llvm = run_timed(llvm_cmd, addr_file, a.runs)
+        print(f"end to end (median of {a.runs}): symmap --json {t_json:.2f} s, symmap text "
+              f"{t_text:.2f} s, llvm-symbolizer {t_llvm:.2f} s")
+        print(f"ratio llvm-symbolizer / symmap: json {t_llvm / t_json:.2f}x, text {t_llvm / t_text:.2f}x "
+              f"({'symmap faster' if t_json < t_llvm else 'symmap SLOWER'})")
+        same, n = agreement(path, addrs[:5000], kind == "macho")
+        print(f"agreement with llvm-symbolizer on {n} addresses: {same}/{n}")
+        print(f"lief imported during lookups: {lief_imported(path, addrs[0])}")
+
+
+if __name__ == "__main__":
+    main()
