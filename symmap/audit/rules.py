@@ -233,13 +233,17 @@ def rule_wx(r: Region, ctx: AuditContext) -> Iterator[Finding]:
 
 
 def rule_wx_max(r: Region, ctx: AuditContext) -> Iterator[Finding]:
-    # Linux has no max protection (max_prot None): nothing to check.  On macOS
+    # Linux: smaps VmFlags gives max protection, but every private mapping has
+    # VM_MAYWRITE|VM_MAYEXEC (mw me) unless the mount is noexec, so W+X max is
+    # the norm and the anon-exec / exec-* rules already name such code.  On macOS
     # rwx is the max protection of ordinary anonymous memory (every MALLOC and
     # Stack row of a real vmmap is rw-/rwx, fixtures/vmmap/01.txt), and of
     # images and the cache too, so it only matters for memory that is already
     # executable, has no image, is not JIT and is not yet W+X: code that can
     # be made writable (or W+X on Intel) whenever its owner likes.
     if r.max_prot is None or r.prot is None or (r.max_prot & WX) != WX or not _x(r):
+        return
+    if ctx.target.os == "linux":
         return
     if (r.prot & WX) == WX or r.image is not None or is_jit(r, ctx) or ctx.cache_hit(r)[0]:
         return

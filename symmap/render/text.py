@@ -98,9 +98,9 @@ def _header(t: Target) -> list[str]:
     out.append(_label("Target Type", TARGET_TYPES.get(t.kind, escape(t.kind))))
     out.append("")
     date = info.get("date")
-    out.append(_label("Date/Time", escape(str(date)) if date else "???"))
+    out.append(_label("Date/Time", _vmmap_date(date) if date else "???"))
     if info.get("launch_time"):
-        out.append(_label("Launch Time", escape(str(info["launch_time"]))))
+        out.append(_label("Launch Time", _vmmap_date(info["launch_time"])))
     osv = t.os_version or info.get("os_version")
     out.append(_label("OS Version", escape(str(osv)) if osv else "???"))
     out.append(_label("Report Version", "7"))
@@ -248,6 +248,18 @@ def render_report(t: Target, *, interleaved: bool = False, detail_width: int | N
     out.append("")
     out.extend(_summary(t))
     return "\n".join(out)
+
+
+def _vmmap_date(value: object) -> str:
+    """ISO-8601 dates from sources print as vmmap's ``2025-04-14 23:26:23.826 +0800``;
+    anything else (a crash report's own text) prints escaped, as given."""
+    s = str(value)
+    try:
+        d = datetime.fromisoformat(s)
+    except ValueError:
+        return escape(s)
+    out = d.strftime("%Y-%m-%d %H:%M:%S.") + f"{d.microsecond // 1000:03d}"
+    return out + (" " + d.strftime("%z") if d.tzinfo else "")
 
 
 def now_stamp() -> str:

@@ -117,6 +117,14 @@ _PROTS = {p: ((PROT_READ if p[0] == "r" else 0) | (PROT_WRITE if p[1] == "w" els
 _COUNTERS = ("Rss:", "Shared_Dirty:", "Private_Dirty:", "Swap:")
 
 
+def _max_prot(vmflags: str) -> int:
+    """Linux's max protection: the VM_MAY* bits smaps prints as mr/mw/me
+    (fs/proc/task_mmu.c show_smap_vma_flags); mprotect can't exceed them."""
+    f = vmflags[8:].split()
+    return ((PROT_READ if "mr" in f else 0) | (PROT_WRITE if "mw" in f else 0)
+            | (PROT_EXEC if "me" in f else 0))
+
+
 def parse_maps(text: str, with_counters: bool) -> tuple[list[Region], list[tuple[int, int]]]:
     """Regions from maps/smaps text, plus each region's (dev, inode).
 
@@ -160,21 +168,31 @@ def _stride_counters(lines: list[str]):
             return None
         cut = len(key)
         out.append([int(v[cut:-3]) * 1024 for v in col])
+    # VmFlags (Linux 3.8+) is optional; without it max_prot stays unknown.
+    k = next((i + 1 for i, ln in enumerate(first) if ln.startswith("VmFlags:")), None)
+    col = lines[k::stride] if k is not None else None
+    if col is not None and not all(map(str.startswith, col, ["VmFlags:"] * len(col))):
+        return None
+    out.append(col)
     return out
 
 
 def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
     heads: list[str] = []
-    vals: list[list[int]] = [[], [], [], []]
+    vals: list[list] = [[], [], [], [], []]
     for line in lines:
         if not line:
             continue
         if line[0] in _HEX:
             heads.append(line)
-            for v in vals:
+            for v in vals[:4]:
                 v.append(0)
+            vals[4].append(None)
             continue
         if not heads:
+            continue
+        if line.startswith("VmFlags:"):
+            vals[4][-1] = line
             continue
         for i, key in enumerate(_COUNTERS):
             if line.startswith(key):
@@ -205,6 +223,8 @@ def _build(heads: list[str], vals) -> tuple[list[Region], list[tuple[int, int]]]
             r.resident = vals[0][i]
             r.dirty = vals[1][i] + vals[2][i]
             r.swapped = vals[3][i]
+            if vals[4] is not None and vals[4][i] is not None:
+                r.max_prot = _max_prot(vals[4][i])
         regions.append(r)
         if inode:
             ma, _, mi = f[3].partition(":")

@@ -33,13 +33,13 @@ def test_rwx_process_exits_1_with_one_line_per_finding():
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith(f"HIGH     wx ") and f"{s:x}-{e:x} rwx/???" in lines[0]
+    assert lines[0].startswith(f"HIGH     wx ") and f"{s:x}-{e:x} rwx/rwx" in lines[0]
     assert lines[1].startswith("MEDIUM   anon-exec ")
     assert rj.exit_code == 1
     doc = json.loads(rj.stdout)
     assert doc["min_severity"] == "low"
     assert [(f["rule"], f["start"], f["end"], f["prot"], f["max_prot"]) for f in doc["findings"]] == [
-        ("wx", s, e, "rwx", None), ("anon-exec", s, e, "rwx", None)]
+        ("wx", s, e, "rwx", "rwx"), ("anon-exec", s, e, "rwx", None)]
     assert rh.exit_code == 0 and rh.stdout == ""
 
 

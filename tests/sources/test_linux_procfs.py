@@ -94,7 +94,7 @@ def test_live_child_regions(child_exe, known_file):
 
             f = one("file0")
             assert f.path == str(known_file) and f.kind == "file" and f.prot == PROT_READ
-            assert f.offset == 0 and f.share_mode == "PRV" and f.max_prot is None
+            assert f.offset == 0 and f.share_mode == "PRV" and f.max_prot == 7  # private: VM_MAYWRITE|VM_MAYEXEC
 
             a = one("anon")
             assert a.kind == "anon" and a.prot == PROT_READ | PROT_WRITE and a.path is None
@@ -489,3 +489,17 @@ def test_fake_unreadable_smaps_is_access_denied(tmp_path):
 
 def test_errors_are_symmap_errors():
     assert issubclass(ProcessVanished, NoSuchProcess) and issubclass(AccessDenied, SymmapError)
+
+
+def test_max_prot_comes_from_smaps_vmflags():
+    from symmap.sources.linux_procfs import parse_maps
+    block = ("{a}-{b} {p} 00000000 08:01 1234 /usr/lib/x.so\nRss:                   4 kB\n"
+             "Shared_Dirty:          0 kB\nPrivate_Dirty:         0 kB\nSwap:                  0 kB\n"
+             "VmFlags: {f}\n")
+    text = (block.format(a="1000", b="2000", p="r--s", f="rd sh mr me")
+            + block.format(a="2000", b="3000", p="r-xp", f="rd ex mr mw me dw"))
+    regions, _ = parse_maps(text, True)
+    assert [r.max_prot for r in regions] == [PROT_READ | 4, 7]
+    no_flags = "\n".join(ln for ln in text.splitlines() if not ln.startswith("VmFlags")) + "\n"
+    regions, _ = parse_maps(no_flags, True)
+    assert [r.max_prot for r in regions] == [None, None]
