@@ -39,7 +39,7 @@ def test_rwx_process_exits_1_with_one_line_per_finding():
     doc = json.loads(rj.stdout)
     assert doc["min_severity"] == "low"
     assert [(f["rule"], f["start"], f["end"], f["prot"], f["max_prot"]) for f in doc["findings"]] == [
-        ("wx", s, e, "rwx", "rwx"), ("anon-exec", s, e, "rwx", None)]
+        ("wx", s, e, "rwx", "rwx"), ("anon-exec", s, e, "rwx", "rwx")]
     assert rh.exit_code == 0 and rh.stdout == ""
 
 
