@@ -76,7 +76,11 @@ def _header(t: Target) -> list[str]:
     info = t.info
     name = escape(t.name) or "???"
     pid = t.pid if t.pid is not None else "-"
-    out = [_label("Process", f"{name} [{pid}]"), _label("Path", escape(t.path) or "???")]
+    # vmmap's Path is the executable; a core's own file path goes on its own line.
+    exe = info.get("executable") if isinstance(info.get("executable"), str) else None
+    out = [_label("Process", f"{name} [{pid}]"), _label("Path", escape(exe or t.path) or "???")]
+    if exe and t.path and exe != t.path:
+        out.append(_label("Target File", escape(t.path)))
     load = info.get("load_address")
     if load is None and t.images:
         load = t.images[0].load_address
