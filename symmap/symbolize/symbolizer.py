@@ -124,12 +124,19 @@ class Symbolizer:
         info = self._seg_cache.get(key)
         if info is None:
             secs = sorted((s for s in seg.sections if s.size > 0), key=lambda s: s.address)
-            idx, src = self.index_for(im) if im.slide is not None else (None, None)
+            idx, src = self.index_for(im)
+            slide = im.slide
+            if slide is None and idx is not None and src and src.startswith("file:"):
+                # Crash reports give load address and UUID, not the slide; a
+                # file with that UUID tells the unslid header address.
+                slide = im.load_address - idx.image_base
+            elif slide is None:
+                idx = src = None
             macho = not (im.filetype or "").startswith("elf")
             fo = seg.file_offset
             fsize = seg.file_size if seg.file_size is not None else seg.size
             info = ([s.address for s in secs], [(s.address + s.size, s.name) for s in secs],
-                    idx, src, macho, im, seg.name, seg.address, fo, fsize, im.slide)
+                    idx, src, macho, im, seg.name, seg.address, fo, fsize, slide)
             self._seg_cache[key] = info
         return info
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from symmap.formats.macho import iter_slices, parse_macho
+from symmap.model import Target
 from symmap.sources import OpenOptions, open_target
 from symmap.symbolize import Symbolizer
 from tests.conftest import OWN_FIXTURES, SHARED_FIXTURES, need_tool
@@ -241,3 +242,25 @@ def test_mangled_names_try_lief_lazily():
     # linkage name stays.  Either way the underscore is dropped first.
     assert d in ("_ZN9symmap_ns11make_widgetEi", "symmap_ns::make_widget(int)")
     assert demangle("plain_c_name") == "plain_c_name"
+
+
+def test_crash_style_image_without_slide_uses_file_by_uuid():
+    """Crash reports know load address + UUID only; a --search-path file
+    with that UUID gives the unslid address and the symbols."""
+    from symmap.model import Image, Region, Segment
+    path = OWN / "libsymbols-x86_64.dylib"
+    ref = open_target(str(path), OpenOptions())
+    im0 = ref.images[0]
+    text = next(s for s in im0.segments if s.name == "__TEXT")
+    load = 0x7FF8_1234_0000
+    im = Image(path="/usr/lib/libsymbols-x86_64.dylib", load_address=load, uuid=im0.uuid, slide=None,
+               segments=[Segment("__TEXT", load, text.size, 5, 5)])
+    t = Target(kind="crash", images=[im], regions=[Region(load, load + text.size, 5)])
+    nm_out = subprocess.run([need_tool("llvm-nm"), "-n", str(path)], capture_output=True, text=True,
+                            check=True).stdout
+    addr = {w[2]: int(w[0], 16) for w in (l.split() for l in nm_out.splitlines()) if len(w) == 3}
+    r = Symbolizer(t, [str(OWN)]).lookup(load + addr["_sym_big"] + 6)
+    assert (r.symbol, r.offset, r.unslid_address) == ("sym_big", 6, addr["_sym_big"] + 6)
+    # Without the search path nothing tells the slide: no symbol, no guess.
+    r = Symbolizer(t).lookup(load + addr["_sym_big"] + 6)
+    assert r.symbol is None and r.unslid_address is None
