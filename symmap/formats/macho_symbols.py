@@ -15,6 +15,7 @@ common/MachOLoaded.cpp ``trieWalk`` / ``forEachExportedSymbol``.
 """
 from __future__ import annotations
 
+import mmap
 import struct
 from typing import Iterator, NamedTuple
 
@@ -67,6 +68,7 @@ def _clamp(buf_len: int, off: int, size: int) -> tuple[int, int]:
 # larger ones (a shared cache's, holding every dylib's names) are read name
 # by name (lldb ObjectFileMachO does the same).
 _WHOLE_STRTAB = 64 << 20
+_WHOLE_LAZY = 1 << 20
 
 
 class _Strings:
@@ -76,7 +78,9 @@ class _Strings:
 
     def __init__(self, buf: Buffer, start: int, end: int) -> None:
         self.text = None
-        if end - start <= _WHOLE_STRTAB or not hasattr(buf, "find"):
+        # Lazy buffers (target memory) pay per page: copy only small tables.
+        limit = _WHOLE_STRTAB if isinstance(buf, (bytes, bytearray, mmap.mmap)) else _WHOLE_LAZY
+        if end - start <= limit or not hasattr(buf, "find"):
             raw = bytes(buf[start:end])
             buf, start, end = raw, 0, len(raw)
             if raw.isascii():
