@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ._common import open_annotated, open_options, parse_int, target_options
+from ._common import open_annotated, open_options, target_options
 
 EPILOG = """\b
 Examples:
@@ -30,14 +30,12 @@ def _addresses(tokens: tuple[str, ...]) -> list[int]:
     out = []
     append = out.append
     for t in raw:
-        # Fast path for the common spellings; parse_int for the rest.
-        try:
-            if not t.isascii():
-                raise ValueError(t)
-            v = int(t[2:], 16) if t[:2] in ("0x", "0X") else int(t, 10)
-        except ValueError:
+        # 0x-hex or decimal digits (underscores allowed); int() alone would
+        # also take blanks, "+" and "-".
+        v = -1
+        if t.isascii() and t.replace("_", "").isalnum():
             try:
-                v = parse_int(t)
+                v = int(t[2:], 16) if t[:2] in ("0x", "0X") else int(t, 10)
             except ValueError:
                 v = -1
         if v < 0 or v >= 1 << 64:

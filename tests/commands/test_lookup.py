@@ -75,7 +75,7 @@ def test_addresses_from_stdin():
     assert [x["symbol"] for x in json.loads(r.stdout)] == ["sym_add", "main"]
 
 
-@pytest.mark.parametrize("token", ["0xzz", "12abc", "main", "0x", "1e3"])
+@pytest.mark.parametrize("token", ["0xzz", "12abc", "main", "0x", "1e3", "0x 5", "+5", "\u0661"])
 def test_bad_address_token_exit_2_names_it(token):
     r = _run("lookup", DYLIB, "0x10", token)
     assert r.exit_code == 2
