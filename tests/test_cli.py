@@ -97,3 +97,22 @@ def test_import_cli_and_version_load_neither_lief_nor_macholib():
             "bad=[m for m in ('lief','macholib','ctypes') if m in sys.modules]; print(bad)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0,
+                    reason="needs root to run target and reader as two other users")
+def test_unreadable_process_is_exit_3_one_line():
+    target = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: os.setuid(65534))
+    # Import everything first: root's site-packages are unreadable after the drop.
+    code = ("import os, sys, symmap.commands.map, symmap.sources.linux_procfs, symmap.formats.elf,"
+            "symmap.annotate, symmap.render.text; from symmap.cli import main;"
+            "os.setgroups([]); os.setresgid(65533, 65533, 65533); os.setresuid(65533, 65533, 65533);"
+            f"sys.argv = ['symmap', '{target.pid}']; main()")
+    try:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           cwd=str(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    finally:
+        target.kill()
+        target.wait()
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "" and r.stderr.startswith("symmap: ") and r.stderr.count("\n") == 1
