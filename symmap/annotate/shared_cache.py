@@ -144,12 +144,26 @@ def _overlaps_any(maps: list[tuple[int, int, str]], s: int, e: int) -> bool:
     return any(ms < e and s < me for ms, me, _n in maps)
 
 
+def _part(count: int | None, whole: int, part: int) -> int | None:
+    """A usage count for a piece: known only when the region is all-or-nothing
+    (0, or every byte), since we have no per-page data to apportion a mix."""
+    if count is None:
+        return None
+    if count == 0:
+        return 0
+    if count >= whole:
+        return part
+    return None
+
+
 def _clip(r: Region, a: int, b: int) -> Region:
-    """A copy of r over [a, b); usage counts only survive an exact copy."""
+    """A copy of r over [a, b); usage counts survive only where they are exact."""
     if a == r.start and b == r.end:
         return replace(r)
     off = None if r.offset is None else r.offset + (a - r.start)
-    return replace(r, start=a, end=b, resident=None, dirty=None, swapped=None, offset=off)
+    whole, part = r.end - r.start, b - a
+    return replace(r, start=a, end=b, resident=_part(r.resident, whole, part),
+                   dirty=_part(r.dirty, whole, part), swapped=_part(r.swapped, whole, part), offset=off)
 
 
 def _split(r: Region, a: int, b: int, mname: str, pieces, starts, show_gaps: bool) -> list[Region]:

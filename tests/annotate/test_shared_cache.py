@@ -50,6 +50,16 @@ def _rows(t, lo=None, hi=None):
             if (lo is None or r.start >= lo) and (hi is None or r.end <= hi)]
 
 
+def test_piece_counts_unknown_when_region_is_partly_resident(cache):
+    t = _target(cache)
+    for r in t.regions:
+        if r.resident and r.end - r.start > 0x4000:
+            r.resident = 0x4000            # partly resident: no per-page data to split it
+    split_shared_region(t)
+    pieces = [r for r in t.regions if r.image == "/usr/lib/liba.dylib" and r.segment == "__TEXT"]
+    assert pieces and all(r.resident is None for r in pieces if r.end - r.start < 0x4000)
+
+
 def test_loaded_image_rows_with_sub_page_edges(cache):
     t = _target(cache, dirty={"__DATA": 0x4000, "__DATA_DIRTY": 0x4000})
     split_shared_region(t)
@@ -62,7 +72,10 @@ def test_loaded_image_rows_with_sub_page_edges(cache):
         r = rows[0]
         assert (r.type, r.end, r.detail, r.image, r.segment) == (
             seg.name, seg.end, "/usr/lib/liba.dylib", "/usr/lib/liba.dylib", seg.name)
-        assert r.resident is None and r.dirty is None      # a piece of a region: unknown
+        # The test regions are fully resident and all-or-nothing dirty, so each
+        # piece's counts are exact: every byte resident, dirty iff its region is.
+        assert r.resident == r.end - r.start
+        assert r.dirty == (r.end - r.start if seg.name in ("__DATA", "__DATA_DIRTY") else 0)
     dc = next(s for s in liba.segments if s.name == "__DATA_CONST")
     assert dc.address % 0x1000 and dc.size < 0x1000         # sub-page, like vmmap's rows
     # The heap is untouched.
