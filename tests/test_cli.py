@@ -116,3 +116,38 @@ def test_unreadable_process_is_exit_3_one_line():
         target.wait()
     assert r.returncode == 3, r.stderr
     assert r.stdout == "" and r.stderr.startswith("symmap: ") and r.stderr.count("\n") == 1
+
+
+def _run_on_pty(args, cols=130):
+    """Run `python -m symmap ARGS` with stdout on a pseudo-terminal COLS wide."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, cols, 0, 0))
+    env = dict(os.environ, COLUMNS=str(cols))
+    p = subprocess.Popen([sys.executable, "-m", "symmap", *args], stdout=slave, stderr=subprocess.PIPE,
+                         env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    p.wait(timeout=120)
+    os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux procfs, pty")
+def test_details_truncate_to_terminal_width_only_on_a_tty_and_not_with_wide():
+    rows = [ln for ln in _run_on_pty([]).splitlines() if " SM=" in ln]
+    assert rows and max(len(r) for r in rows) <= 130
+    assert any("..." in r[105:] for r in rows)          # long library paths were cut
+    wide = [ln for ln in _run_on_pty(["--wide"]).splitlines() if " SM=" in ln]
+    assert max(len(r) for r in wide) > 130 and not any(r[105:].startswith("...") for r in wide)
