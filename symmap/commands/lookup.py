@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from itertools import repeat
 
 import click
 
@@ -18,31 +19,80 @@ Examples:
 """
 
 
+def _stdin_bytes() -> bytes:
+    src = getattr(sys.stdin, "buffer", None)
+    if src is not None:
+        return src.read()
+    return sys.stdin.read().encode("utf-8", "surrogateescape")
+
+
+# Bytes a fast-path stdin may hold: hex digits, the 'x' of 0x, line ends.
+# No blanks inside a line, so bytes.split() yields exactly one token per
+# non-empty line (what the checked path sees).
+_FAST_CHARS = b"0123456789abcdefABCDEFxX\r\n"
+
+
+def _fast_stdin(data: bytes) -> list[int] | None:
+    """All of stdin as 0x-hex (or all decimal) addresses, parsed at C speed,
+    or None when any line is odd (the checked path then names the token).
+
+    With only hex digits, x/X and line ends present, every token holds an
+    'x' iff it is 0x-prefixed (x count == token count == "0x" count and
+    ``int(t, 16)`` rejects any other 'x' placement), so ``int(t, 16)`` on
+    each is exactly the checked path's answer."""
+    if data.translate(None, _FAST_CHARS):
+        return None
+    toks = data.split()
+    if not toks:
+        return []
+    nx = data.count(b"x") + data.count(b"X")
+    try:
+        if nx == len(toks) and data.count(b"0x") + data.count(b"0X") == nx:
+            vals = list(map(int, toks, repeat(16)))
+        elif nx == 0 and not data.translate(None, b"0123456789\r\n"):
+            vals = list(map(int, toks))
+        else:
+            return None
+    except ValueError:
+        return None
+    return vals if max(vals) < 1 << 64 else None
+
+
+def _checked(t: str) -> int:
+    # 0x-hex or decimal digits (underscores allowed); int() alone would
+    # also take blanks, "+" and "-".
+    v = -1
+    if t.isascii() and t.replace("_", "").isalnum():
+        try:
+            if t[:2] in ("0x", "0X"):
+                # int(.., 16) would also take a second "0x" prefix.
+                v = -1 if "x" in t[2:].lower() else int(t[2:], 16)
+            else:
+                v = int(t, 10)
+        except ValueError:
+            v = -1
+    if v < 0 or v >= 1 << 64:
+        from ..errors import BadTarget
+        from ..render.escape import escape
+        raise BadTarget(f"bad ADDRESS {escape(t)!r}: not a 0x-hex or decimal address")
+    return v
+
+
 def _addresses(tokens: tuple[str, ...]) -> list[int]:
     """Parse ADDRESS tokens ('-' = one per line from stdin).  A token that
     does not parse is a usage error naming it (exit 2)."""
-    raw: list[str] = []
+    out: list[int] = []
     for t in tokens:
-        if t == "-":
-            raw += [line.strip() for line in sys.stdin if line.strip()]
-        else:
-            raw.append(t)
-    out = []
-    append = out.append
-    for t in raw:
-        # 0x-hex or decimal digits (underscores allowed); int() alone would
-        # also take blanks, "+" and "-".
-        v = -1
-        if t.isascii() and t.replace("_", "").isalnum():
-            try:
-                v = int(t[2:], 16) if t[:2] in ("0x", "0X") else int(t, 10)
-            except ValueError:
-                v = -1
-        if v < 0 or v >= 1 << 64:
-            from ..errors import BadTarget
-            from ..render.escape import escape
-            raise BadTarget(f"bad ADDRESS {escape(t)!r}: not a 0x-hex or decimal address")
-        append(v)
+        if t != "-":
+            out.append(_checked(t))
+            continue
+        data = _stdin_bytes()
+        fast = _fast_stdin(data)
+        if fast is not None:
+            out += fast
+            continue
+        text = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").replace("\r", "\n")
+        out += [_checked(s) for s in (line.strip() for line in text.split("\n")) if s]
     if not out:
         from ..errors import BadTarget
         raise BadTarget("no ADDRESS given (stdin was empty)")

@@ -123,3 +123,23 @@ def test_subprocess_end_to_end_elf():
     assert p.returncode == 0, p.stderr
     row = json.loads(p.stdout)[0]
     assert (row["symbol"], row["offset"], row["section"]) == ("sym_mul", 2, ".text")
+
+
+@pytest.mark.parametrize("text", ["0x10\n0X1F\r\n\n0xabcdef\n", "16\n31\n\n11259375\n", "0x10\n31\n0xABCDEF",
+                                  "  0x10 \n\t31\n0xabcdef\n", "0x0000000000000010\n0x1f\n0xabcdef\n"])
+def test_stdin_fast_and_checked_paths_agree(text):
+    from symmap.commands.lookup import _addresses, _fast_stdin
+    r = _run("lookup", DYLIB, "-", "--json", input=text)
+    assert [x["address"] for x in json.loads(r.stdout)] == [16, 31, 0xABCDEF]
+    fast = _fast_stdin(text.encode())
+    assert fast is None or fast == [16, 31, 0xABCDEF]
+
+
+@pytest.mark.parametrize("text,bad", [("0x10\n0x 5\n", "0x 5"), ("0x10\n0x\n", "0x"), ("0x10\n00x5\n", "00x5"),
+                                      ("0x10\n0x0x5\n", "0x0x5"), ("0x10\nabc\n", "abc"), ("1\n0x1\nx\n", "x"),
+                                      ("0x10000000000000000\n", "0x10000000000000000"),
+                                      ("18446744073709551616\n", "18446744073709551616")])
+def test_bad_stdin_line_exit_2_names_it(text, bad):
+    r = _run("lookup", DYLIB, "-", input=text)
+    assert r.exit_code == 2, r.output
+    assert repr(bad) in r.stderr and len(r.stderr.strip().splitlines()) == 1
