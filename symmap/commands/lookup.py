@@ -202,26 +202,81 @@ class _Json:
                 f'"nearest": {nearest}}}')
 
 
+def _brief_lines(sym, chunks) -> dict:
+    """address -> one atos-like line (see ``--brief``), per distinct address;
+    key None -> True when some address is not mapped."""
+    from ..render.escape import escape
+    display = sym.display_names(map(sym._chunk_names, chunks))
+    for shown in display.values():
+        # One check over all names at C speed; escape() only if some need it.
+        joined = "".join(shown.values())
+        if not (joined.isascii() and joined.isprintable() and "\\" not in joined):
+            for k, v in shown.items():
+                shown[k] = escape(v)
+    no_regions = not sym._regions
+    out: dict[int, str] = {}
+    for c in chunks:
+        info = c.info
+        if info is None:
+            for a, reg in zip(c.addrs, c.regions):
+                if reg is None:
+                    out[a] = f"{a:#x} not mapped"
+                    out[None] = True
+                else:
+                    out[a] = f"{a:#x} ?? (no image) {escape(reg.type or reg.kind or '-')}"
+            continue
+        where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
+        suffix = f" (in {escape(info[5].name)}) {where}"
+        shown = display[info[4]]
+        for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):
+            if reg is None and not no_regions:
+                out[a] = f"{a:#x} not mapped"
+                out[None] = True
+            elif nm is None:
+                out[a] = f"{a:#x} ??{suffix}"
+            else:
+                out[a] = f"{a:#x} {escape(nm) if syn else shown[nm]} + {off}{suffix}"
+    return out
+
+
 @click.command("lookup", epilog=EPILOG)
 @click.argument("target")
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per address.")
+@click.option("--brief", "-b", is_flag=True,
+              help="One line per address, atos-like: ADDR SYMBOL + OFFSET (in IMAGE) SEGMENT,SECTION.")
 @target_options
-def command(target, addresses, as_json, **kw):
+def command(target, addresses, as_json, brief, **kw):
     """Name the region, image, segment, section and symbol of each ADDRESS.
 
     TARGET is a PID, a process name or a file (Mach-O, ELF, dyld cache, core,
     crash report, snapshot).  ADDRESS is 0x-hex or decimal; give many, or
     `-` to read one per line from stdin.  Prints the unslid address (what
-    atos and llvm-symbolizer want) and the file offset in the image.  Exit
-    status 1 when any address is not mapped.
+    atos and llvm-symbolizer want) and the file offset in the image.
+    --brief prints one line per address instead (``?? `` where no symbol
+    is known, ``not mapped`` outside every region).  Exit status 1 when
+    any address is not mapped.
     """
+    if brief and as_json:
+        from ..errors import BadTarget
+        raise BadTarget("--brief and --json exclude each other")
     addrs = _addresses(addresses)
     opts = open_options(**kw)
     t = open_annotated(target, opts)
     try:
         from ..symbolize import Symbolizer
-        results = Symbolizer(t, opts.search_paths).lookup_many(addrs)
+        sym = Symbolizer(t, opts.search_paths)
+        if brief:
+            from ..render.escape import escape
+            for n in t.notes:
+                click.echo(f"note: {escape(n)}", err=True)
+            lines = _brief_lines(sym, sym.resolve_many(addrs))
+            unmapped = lines.pop(None, False)
+            click.echo("\n".join(map(lines.__getitem__, addrs)))
+            if unmapped:
+                click.get_current_context().exit(1)
+            return
+        results = sym.lookup_many(addrs)
         if as_json:
             j = _Json()
             click.echo("[\n " + ",\n ".join(map(j.obj, results)) + "\n]")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import mmap
 import struct
+import sys
+from itertools import compress
 from typing import Iterator, NamedTuple
 
 from ._binio import Buffer, bounded_count, read_uleb128
@@ -28,6 +30,7 @@ __all__ = [
     "EXPORT_SYMBOL_FLAGS_REEXPORT", "EXPORT_SYMBOL_FLAGS_STUB_AND_RESOLVER",
     "iter_nlist", "defined_symbols", "iter_exports", "function_starts",
     "ImageSymbols", "image_symbols", "nlist_has_globals",
+    "NlistColumns", "nlist_columns", "ImageSymbolColumns", "image_symbol_columns",
 ]
 
 # <mach-o/nlist.h>
@@ -338,3 +341,128 @@ def image_symbols(buf: Buffer, m: MachO, delta: int | None = None,
         foff, fsize = m.function_starts
         starts = function_starts(buf, foff + d, fsize, base)
     return ImageSymbols(syms, exps, starts)
+
+
+# --- column readers (symbol index builds: no Python code per symbol) -------
+
+# n_type -> 1 external defined-in-section symbol, 2 local one, 0 anything
+# else (stabs, undefined, absolute, indirect): defined_symbols' filter.
+_NCLASS = bytes((0 if i & N_STAB or (i & N_TYPE) != N_SECT else (1 if i & N_EXT else 2))
+                for i in range(256))
+_TO_MASK = bytes([0] + [0xFF] * 255)
+_PICK_EXT = bytes(1 if i == 1 else 0 for i in range(256))
+_PICK_LOCAL = bytes(1 if i == 2 else 0 for i in range(256))
+_NATIVE_LE = sys.byteorder == "little"
+
+
+class NlistColumns(NamedTuple):
+    """Defined, named, non-debug nlist entries as columns (table order):
+    ``ext_values``/``ext_strx`` for external symbols, ``local_values``/
+    ``local_strx`` for locals; ``strx`` index ``table``: the decoded str
+    of an ASCII string table, else an object whose ``get(strx)`` returns
+    the name (both as ``symmap.symbolize._index.SymbolIndex.tables`` takes)."""
+
+    ext_values: list[int]
+    ext_strx: list[int]
+    local_values: list[int]
+    local_strx: list[int]
+    table: object
+
+    def name(self, strx: int) -> str:
+        t = self.table
+        if t.__class__ is str:
+            e = t.find("\0", strx)
+            return t[strx:e] if e >= 0 else t[strx:]
+        return t.get(strx)
+
+
+def nlist_columns(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: int,
+                  is64: bool = True) -> NlistColumns:
+    """``defined_symbols`` as columns, names left as string-table offsets.
+
+    Same bounds (count clamped to the bytes present, names inside the
+    table) and the same entries: stabs and all but N_SECT skipped,
+    nameless (offset 0, past the table, or an empty string) dropped.
+    """
+    st = _NLIST64 if is64 else _NLIST32
+    s0, s1 = _clamp(len(buf), symoff, nsyms * st.size if nsyms > 0 else 0)
+    n = bounded_count(nsyms, st.size, s1 - s0)
+    t0, t1 = _clamp(len(buf), stroff, strsize)
+    strings = _Strings(buf, t0, t1)
+    table = strings.text if strings.text is not None else strings
+    if not n:
+        return NlistColumns([], [], [], [], table)
+    view = _view(buf, s0, s0 + n * st.size)
+    if not isinstance(view, memoryview):
+        view = memoryview(view)
+    try:
+        if _NATIVE_LE:
+            # nlist_64: n_strx u32 @0, n_type u8 @4, n_value u64 @8 (16 bytes);
+            # nlist: n_strx @0, n_type @4, n_value u32 @8 (12 bytes).  Casts
+            # need no alignment (CPython copies each item out).
+            words = view.cast("I")
+            if is64:
+                strx, values = words[0::4].tolist(), view.cast("Q")[1::2].tolist()
+            else:
+                strx, values = words[0::3].tolist(), words[2::3].tolist()
+            ntype = view[4::st.size].tobytes()
+        else:
+            cols = list(zip(*st.iter_unpack(view)))
+            strx, ntype, values = list(cols[0]), bytes(cols[1]), list(cols[4])
+    finally:
+        view.release()
+    tlen = strings.end - strings.start
+    cls = ntype.translate(_NCLASS)
+    if strx.count(0) or max(strx) >= tlen:
+        ok = bytes(map(range(1, tlen).__contains__, strx)).translate(_TO_MASK)
+        cls = (int.from_bytes(cls, "little") & int.from_bytes(ok, "little")).to_bytes(len(cls), "little")
+    # Empty names (the offset of a NUL) are nameless too: look at the first
+    # byte of every kept name at once where the table is in memory.
+    raw = strings.buf if isinstance(strings.buf, bytes) and strings.start == 0 else None
+    if raw is not None:
+        heads = bytes(map(raw.__getitem__, compress(strx, cls)))
+        if heads.count(0):
+            keep = iter(heads)
+            cls = bytes(c if not c or next(keep) else 0 for c in cls)
+    else:
+        cls = bytes(c if not c or strings.get(x) else 0 for c, x in zip(cls, strx))
+    ext, loc = cls.translate(_PICK_EXT), cls.translate(_PICK_LOCAL)
+    return NlistColumns(list(compress(values, ext)), list(compress(strx, ext)),
+                        list(compress(values, loc)), list(compress(strx, loc)), table)
+
+
+class ImageSymbolColumns(NamedTuple):
+    """``ImageSymbols`` with the nlist as ``NlistColumns``."""
+
+    nlist: NlistColumns
+    exports: list[tuple[int, str, int]]
+    function_starts: list[int]
+
+
+def image_symbol_columns(buf: Buffer, m: MachO, delta: int | None = None,
+                         exports: bool | None = None) -> ImageSymbolColumns:
+    """``image_symbols`` (same ``delta`` and ``exports`` rules) with the
+    nlist read by ``nlist_columns``."""
+    d = m.base if delta is None else delta
+    base = m.text_vmaddr or 0
+    if m.symtab:
+        symoff, nsyms, stroff, strsize = m.symtab
+        cols = nlist_columns(buf, symoff + d, nsyms, stroff + d, strsize, m.is64)
+    else:
+        cols = NlistColumns([], [], [], [], "")
+    if exports is None:
+        # nlist_has_globals: any external name besides the header marker
+        # (decoded one by one; the first is nearly always the answer).
+        exports = not any(cols.name(x) not in _HEADER_MARKERS for x in cols.ext_strx)
+    exps: list[tuple[int, str, int]] = []
+    if m.exports and exports:
+        eoff, esize = m.exports
+        for name, flags, off in iter_exports(buf, eoff + d, esize):
+            if off is None or (flags & EXPORT_SYMBOL_FLAGS_KIND_MASK) == EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE:
+                continue
+            exps.append((base + off, name, flags))
+    starts: list[int] = []
+    if m.function_starts:
+        foff, fsize = m.function_starts
+        starts = function_starts(buf, foff + d, fsize, base)
+    return ImageSymbolColumns(cols, exps, starts)

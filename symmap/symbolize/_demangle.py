@@ -1,13 +1,21 @@
 """Display names: Mach-O underscore stripping and lazy demangling.
 
-lief is imported only when a name looks mangled (``import lief`` costs
-about a second).  The open-source lief wheel answers ``None`` from
-``lief.demangle`` ("requires the extended version"); then the linkage
+Demanglers, tried only when a name looks mangled: ``llvm-cxxfilt`` (or
+``c++filt``) when on PATH, all names of a batch in ONE subprocess (argv
+fixed, names on stdin, no shell); else lief, imported only then (``import
+lief`` costs about a second).  The open-source lief wheel answers ``None``
+from ``lief.demangle`` ("requires the extended version"); then the linkage
 name is kept, as atos does for names it cannot demangle.
 """
 from __future__ import annotations
 
-__all__ = ["display_name", "looks_mangled", "demangle"]
+import shutil
+import subprocess
+from itertools import filterfalse
+from operator import itemgetter, methodcaller
+from typing import Iterable
+
+__all__ = ["display_name", "display_names", "looks_mangled", "demangle", "demangle_many"]
 
 _PREFIXES = ("_Z", "_R", "$s", "$S", "_$s", "_$S")
 _cache: dict[str, str] = {}
@@ -35,23 +43,120 @@ def _get_demangler():
     return _lief_demangle
 
 
-def demangle(name: str) -> str:
-    """Demangled ``name`` where lief can, else ``name`` itself."""
-    if not looks_mangled(name):
-        return name
-    hit = _cache.get(name)
-    if hit is not None:
-        return hit
-    out = name
+# Bounds on what one filter run is given: names longer than this are not
+# real manglings worth a subprocess; inputs larger than this are split.
+_MAX_NAME = 4096
+_MAX_BATCH = 32 << 20
+_TIMEOUT = 60
+_TOOL_NAMES = ("llvm-cxxfilt", "c++filt")
+_tool: str | None | bool = False        # False: not looked up yet
+
+
+def _filter_tool() -> str | None:
+    global _tool
+    if _tool is False:
+        _tool = next((p for p in map(shutil.which, _TOOL_NAMES) if p), None)
+    return _tool
+
+
+def _run_filter(tool: str, names: list[str]) -> list[str] | None:
+    """One filter run over names (one per line); None if it failed or its
+    output does not line up with the input."""
+    try:
+        p = subprocess.run([tool], input="\n".join(names) + "\n", capture_output=True,
+                           text=True, timeout=_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    out = p.stdout.split("\n")
+    if p.returncode != 0 or len(out) != len(names) + 1 or out[-1]:
+        return None
+    return out[:-1]
+
+
+def _filterable(name: str) -> bool:
+    # The filters split lines at blanks: only a single printable ASCII word
+    # comes back as one line.
+    return len(name) <= _MAX_NAME and name.isascii() and name.isprintable() and " " not in name
+
+
+def demangle_many(names: Iterable[str]) -> dict[str, str]:
+    """name -> demangled name (or the name itself) for every name given;
+    names that do not look mangled map to themselves."""
+    out: dict[str, str] = {}
+    todo: list[str] = []
+    for n in names:
+        hit = _cache.get(n)
+        if hit is not None:
+            out[n] = hit
+        elif looks_mangled(n):
+            todo.append(n)
+        else:
+            out[n] = n
+    tool = _filter_tool() if todo else None
+    if tool:
+        batch = [n for n in todo if _filterable(n)]
+        i = 0
+        while i < len(batch):
+            j, size = i, 0
+            while j < len(batch) and size < _MAX_BATCH:
+                size += len(batch[j]) + 1
+                j += 1
+            got = _run_filter(tool, batch[i:j])
+            if got is None:
+                break
+            for n, d in zip(batch[i:j], got):
+                _cache[n] = d if d else n
+            i = j
+    for n in todo:
+        d = _cache.get(n)
+        if d is None:
+            d = _cache[n] = _lief_one(n)
+        out[n] = d
+    return out
+
+
+def _lief_one(name: str) -> str:
     fn = _get_demangler()
     if fn:
         try:
             d = fn(name)
             if isinstance(d, str) and d:
-                out = d
+                return d
         except Exception:
             pass
-    _cache[name] = out
+    return name
+
+
+def demangle(name: str) -> str:
+    """Demangled ``name`` where a demangler can, else ``name`` itself."""
+    if not looks_mangled(name):
+        return name
+    hit = _cache.get(name)
+    if hit is not None:
+        return hit
+    return demangle_many([name])[name]
+
+
+_has_underscore = methodcaller("startswith", "_")
+_mangled = methodcaller("startswith", _PREFIXES)
+_drop_first = itemgetter(slice(1, None))
+
+
+def display_names(names: Iterable[str], macho: bool) -> dict[str, str]:
+    """``display_name`` of many names at once: plain names pass through at
+    C speed (filter/map), mangled ones go to ``demangle_many`` together."""
+    names = names if isinstance(names, (list, set)) else list(names)
+    if macho:
+        under = list(filter(_has_underscore, names))
+        out = dict(zip(filterfalse(_has_underscore, names), filterfalse(_has_underscore, names)))
+        out.update(zip(under, map(_drop_first, under)))
+    else:
+        out = dict(zip(names, names))
+    wanted = [(k, v) for k, v in out.items() if _mangled(v)] if any(map(_mangled, out.values())) else []
+    if wanted:
+        dem = demangle_many([v for _k, v in wanted])
+        for k, v in wanted:
+            out[k] = dem[v]
     return out
 
 

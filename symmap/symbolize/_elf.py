@@ -7,72 +7,127 @@ STT_NOTYPE only inside executable sections (hand-written assembly labels),
 never ARM/AArch64 mapping symbols (``$x``, ``$d``).  Section, file and TLS
 symbols are skipped (a TLS value is an offset in the TLS block, not an
 address).  ``st_size`` bounds an extent when non-zero.
+
+Speed: a table is read as columns (memoryview casts with strided slices,
+or one ``iter_unpack`` transposed by ``zip`` for foreign byte order) and
+filtered with byte masks (``bytes.translate``, big-int ``&``,
+``itertools.compress``), so no Python code runs per symbol; names stay
+string-table offsets until a lookup returns them (``SymbolIndex.decode``).
 """
 from __future__ import annotations
 
 import struct
+import sys
+from itertools import compress
 
 from ..formats.elf import (PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHF_TLS, SHN_LORESERVE,
                            SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
                            STT_NOTYPE, STT_OBJECT, parse_elf)
 from ..model import Image
-from ._index import SymbolIndex, build_index
+from ._index import SymbolIndex, build_index_columns, lazy_names, string_table
 
 __all__ = ["elf_index"]
 
-_WANTED = frozenset((STT_FUNC, STT_GNU_IFUNC, STT_OBJECT, STT_NOTYPE))
+_WANTED_TYPES = frozenset((STT_FUNC, STT_GNU_IFUNC, STT_OBJECT, STT_NOTYPE))
+
+# st_info -> class: 1 global/weak function or data, 2 local one, 3 STT_NOTYPE
+# (any binding), 0 anything else.
+_GLOBAL, _LOCAL, _NOTYPE = 1, 2, 3
+_CLASS = bytes(
+    _NOTYPE if (i & 0xF) == STT_NOTYPE else
+    (_LOCAL if i >> 4 == STB_LOCAL else _GLOBAL) if (i & 0xF) in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT)
+    else 0 for i in range(256))
+_PICK = {c: bytes(1 if i == c else 0 for i in range(256)) for c in (_GLOBAL, _LOCAL, _NOTYPE)}
+_TO_MASK = bytes([0] + [0xFF] * 255)            # nonzero -> all bits
+_NOT_FF = bytes([0xFF] * 255 + [0])             # 0xff -> 0, else all bits
+_NATIVE_LE = sys.byteorder == "little"
 
 
-def _symbols(elf, types: frozenset[int]):
-    """(value, name, size, type, bind) of the defined entries of .symtab,
-    then .dynsym, read straight off the section table.
+def _mask(b: bytes) -> int:
+    """One byte per symbol, nonzero -> 0xFF, as an int for ``&``."""
+    return int.from_bytes(b.translate(_TO_MASK), "little")
 
-    Same tables and bounds checks as ``symmap.formats.elf.iter_symbols``,
-    but filtered inside the ``iter_unpack`` loop with no object per symbol:
-    the generic iterator's NamedTuple per entry alone costs more than the
-    whole index budget (0.5 s for 100,000 symbols) on the CI machine.
-    """
-    e = "<" if elf.little else ">"
-    st = struct.Struct(e + ("IBBHQQ" if elf.is64 else "IIIBBH"))
-    n = len(elf.buf)
-    out = []
-    append = out.append
-    for want in (SHT_SYMTAB, SHT_DYNSYM):
-        for sec in elf.sections:
-            if sec.type != want or not sec.size:
-                continue
-            entsize = sec.entsize or st.size
-            if entsize < st.size or not 0 < sec.link < len(elf.sections):
-                continue
-            strsec = elf.sections[sec.link]
-            if sec.offset + sec.size > n or strsec.offset + strsec.size > n:
-                continue              # parse_elf's caller reports truncation; here: no names
-            raw = bytes(elf.buf[strsec.offset:strsec.offset + strsec.size])
-            text = raw.decode("utf-8", "surrogateescape")
-            if not raw.isascii():
-                # Non-ASCII names: byte offsets no longer equal str offsets.
-                text = None
-            count = sec.size // entsize
-            fmt = st if entsize == st.size else struct.Struct(st.format + f"{entsize - st.size}x")
-            data = memoryview(elf.buf)[sec.offset + entsize: sec.offset + count * entsize]
-            find = (text if text is not None else raw).find
-            slen = len(raw)
-            for f in fmt.iter_unpack(data):
-                if elf.is64:
-                    strx, info, _o, shndx, value, size = f
-                else:
-                    strx, value, size, info, _o, shndx = f
-                if not shndx or (info & 0xF) not in types or not 0 < strx < slen:
-                    continue
-                if text is not None:
-                    end = find("\0", strx)
-                    name = text[strx:end if end >= 0 else slen]
-                else:
-                    end = find(b"\0", strx)
-                    name = raw[strx:end if end >= 0 else slen].decode("utf-8", "surrogateescape")
-                append((value, name, size, info & 0xF, info >> 4, shndx))
-            data.release()
-    return out
+
+def _or(*cols: bytes) -> bytes:
+    n = len(cols[0])
+    v = 0
+    for c in cols:
+        v |= int.from_bytes(c, "little")
+    return v.to_bytes(n, "little")
+
+
+def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
+    """(st_name, st_info bytes, st_value, st_size, defined, below_loreserve,
+    name_nonzero) of the entries in ``view`` (a whole number of entries);
+    the last three are masks (``_mask``) over ``st_shndx`` / ``st_name``."""
+    if little and _NATIVE_LE and entsize == (24 if is64 else 16):
+        # Elf64_Sym: name u32 @0, info u8 @4, shndx u16 @6, value u64 @8, size u64 @16;
+        # Elf32_Sym: name @0, value @4, size @8 (u32), info u8 @12, shndx u16 @14.
+        # (Casts need no alignment: CPython copies each item out.)  Masks
+        # come from byte columns: shndx != 0 is lo|hi != 0, shndx <
+        # SHN_LORESERVE (0xff00) is hi != 0xff.
+        words = view.cast("I")
+        e = entsize
+        sh = 6 if is64 else 14
+        lo, hi = view[sh::e].tobytes(), view[sh + 1::e].tobytes()
+        name_nz = _mask(_or(*(view[k::e].tobytes() for k in range(4))))
+        if is64:
+            q = view.cast("Q")
+            values, sizes, info = q[1::3].tolist(), q[2::3].tolist(), view[4::24].tobytes()
+        else:
+            values, sizes, info = words[1::4].tolist(), words[2::4].tolist(), view[12::16].tobytes()
+        return (words[0::e // 4].tolist(), info, values, sizes, _mask(_or(lo, hi)),
+                _mask(hi.translate(_NOT_FF)), name_nz)
+    e = "<" if little else ">"
+    st = struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH"))
+    if entsize != st.size:
+        st = struct.Struct(st.format + f"{entsize - st.size}x")
+    cols = list(zip(*st.iter_unpack(view))) or [()] * 6
+    if is64:
+        name, info, _o, shndx, value, size = cols
+    else:
+        name, value, size, info, _o, shndx = cols
+    return (list(name), bytes(info), list(value), list(size), _mask(bytes(map(bool, shndx))),
+            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))))
+
+
+def _table(elf, sec, buf_len: int):
+    """Filtered columns of one symbol table: {class: (values, name offsets)},
+    the string table, and (value, size) of every defined wanted entry with
+    a non-zero size."""
+    is64 = elf.is64
+    entsize = sec.entsize or (24 if is64 else 16)
+    if entsize < (24 if is64 else 16) or not 0 < sec.link < len(elf.sections):
+        return None
+    strsec = elf.sections[sec.link]
+    if sec.offset + sec.size > buf_len or strsec.offset + strsec.size > buf_len:
+        return None                    # parse_elf's caller reports truncation; here: no names
+    raw = bytes(elf.buf[strsec.offset:strsec.offset + strsec.size])
+    count = sec.size // entsize
+    if count <= 1:
+        return None
+    view = memoryview(elf.buf)[sec.offset + entsize: sec.offset + count * entsize]
+    try:
+        strx, info, values, sizes, defined, real, named = _columns(view, is64, elf.little, entsize)
+    finally:
+        view.release()
+    n = len(strx)
+    slen = len(raw)
+    if max(strx) >= slen:
+        # Names past the table (hostile or truncated): such entries are skipped.
+        named &= _mask(bytes(map(range(1, slen).__contains__, strx)))
+    # One byte per symbol: class of the type, kept where st_shndx is
+    # defined, the name inside the table and (for the index) the section
+    # index below SHN_LORESERVE (no absolute/common symbols).
+    base = int.from_bytes(info.translate(_CLASS), "little") & defined & named
+    picked = (base & real).to_bytes(n, "little")
+    out = {}
+    for c in (_GLOBAL, _LOCAL, _NOTYPE):
+        sel = picked.translate(_PICK[c])
+        out[c] = (list(compress(values, sel)), list(compress(strx, sel)))
+    base_b = base.to_bytes(n, "little")
+    sized = list(compress(compress(zip(values, sizes), base_b), compress(sizes, base_b)))
+    return out, raw, sized
 
 
 def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex | None:
@@ -89,13 +144,35 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
     def in_exec(a: int) -> bool:
         return any(lo <= a < hi for lo, hi in exec_ranges)
 
-    syms = _symbols(elf, _WANTED)
-    globals_ = [(v, nm) for v, nm, _sz, t, b, sh in syms
-                if t != STT_NOTYPE and b != STB_LOCAL and sh < SHN_LORESERVE]
-    locals_ = [(v, nm) for v, nm, _sz, t, b, sh in syms
-               if t != STT_NOTYPE and b == STB_LOCAL and sh < SHN_LORESERVE]
-    notype = [(v, nm) for v, nm, _sz, t, _b, sh in syms
-              if t == STT_NOTYPE and sh < SHN_LORESERVE and not nm.startswith("$") and in_exec(v)]
-    sizes = {v: sz for v, _nm, sz, _t, _b, _sh in syms if sz}
-    return build_index(globals_ + locals_ + notype, sections, segments, sizes=sizes,
-                       image_base=loads[0].vaddr if loads else 0, image_name=image.name)
+    # Preference at one address (first wins): globals, locals, then
+    # NOTYPE labels; within each, .symtab before .dynsym.
+    by_class: dict[int, list] = {_GLOBAL: [], _LOCAL: [], _NOTYPE: []}
+    tables: list = []
+    sized: list[tuple[int, int]] = []
+    n = len(elf.buf)
+    for want in (SHT_SYMTAB, SHT_DYNSYM):
+        for sec in elf.sections:
+            if sec.type != want or not sec.size:
+                continue
+            got = _table(elf, sec, n)
+            if got is None:
+                continue
+            cols, raw, sz = got
+            k = len(tables)
+            tables.append(string_table(raw))
+            for c, (vals, strx) in cols.items():
+                by_class[c].append((vals, lazy_names(strx, k)))
+            sized += sz
+    # NOTYPE entries are few (assembly labels): names decoded here, for the
+    # mapping-symbol test.
+    probe = SymbolIndex([], [], {}, 0, "", tables)
+    notype = []
+    for vals, toks in by_class[_NOTYPE]:
+        pairs = [(v, nm) for v, nm in zip(vals, map(probe.decode, toks))
+                 if not nm.startswith("$") and in_exec(v)]
+        notype.append(([v for v, _ in pairs], [nm for _, nm in pairs]))
+    sources = by_class[_GLOBAL] + by_class[_LOCAL] + notype
+    sizes = dict(sized)          # the last non-zero size given for an address wins
+    return build_index_columns(sources, sections, segments, sizes=sizes,
+                               image_base=loads[0].vaddr if loads else 0, image_name=image.name,
+                               tables=tables)

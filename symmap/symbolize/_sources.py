@@ -17,9 +17,9 @@ from typing import Any
 
 from ..errors import SymmapError
 from ..formats import macho as _macho
-from ..formats.macho_symbols import ImageSymbols, image_symbols
+from ..formats.macho_symbols import ImageSymbolColumns, image_symbol_columns
 from ..model import Image, Target
-from ._index import SymbolIndex, build_index
+from ._index import SymbolIndex, build_index_columns
 from ._membuf import MemoryBuffer
 
 __all__ = ["load_index", "macho_index"]
@@ -28,22 +28,25 @@ __all__ = ["load_index", "macho_index"]
 _MAX_HEADER = 1 << 20
 
 
-def macho_index(m: _macho.MachO, syms: ImageSymbols, image_name: str,
+def macho_index(m: _macho.MachO, syms: ImageSymbolColumns, image_name: str,
                 extra_named: list[tuple[int, str]] | None = None) -> SymbolIndex:
     """Index from a parsed header (for its unslid section/segment bounds)
     and its symbol sources.  Name preference at one address: external
     nlist, local nlist, then the exports trie (chained-fixup binaries may
-    have only the trie), then ``extra_named`` (e.g. cache locals)."""
-    named: list[tuple[int, str]] = [(a, n) for a, n, _s, ext in syms.symbols if ext]
-    named += [(a, n) for a, n, _s, ext in syms.symbols if not ext]
-    named += [(a, n) for a, n, _f in syms.exports]
+    have only the trie), then ``extra_named`` (e.g. cache locals).  nlist
+    names stay string-table offsets until looked up."""
+    nl = syms.nlist
+    sources = [(nl.ext_values, nl.ext_strx), (nl.local_values, nl.local_strx)]
+    if syms.exports:
+        sources.append(([a for a, _n, _f in syms.exports], [n for _a, n, _f in syms.exports]))
     if extra_named:
-        named += extra_named
+        sources.append(([a for a, _n in extra_named], [n for _a, n in extra_named]))
     sections = [(c.addr, c.addr + c.size) for s in m.segments for c in s.sections]
     segments = [(s.vmaddr, s.vmaddr + s.vmsize) for s in m.segments
                 if s.name != "__PAGEZERO" and s.vmsize]
-    return build_index(named, sections, segments, unnamed=syms.function_starts,
-                       image_base=m.text_vmaddr or 0, image_name=image_name)
+    return build_index_columns(sources, sections, segments, unnamed=syms.function_starts,
+                               image_base=m.text_vmaddr or 0, image_name=image_name,
+                               tables=[nl.table])
 
 
 def _read_file(path: str) -> bytes | None:
@@ -103,7 +106,7 @@ def _from_file(image: Image, path: str, trusted: bool) -> SymbolIndex | None:
     m = _pick_slice(buf, image, path)
     if m is None:
         return None
-    return macho_index(m, image_symbols(buf, m, exports=None), image.name)
+    return macho_index(m, image_symbol_columns(buf, m, exports=None), image.name)
 
 
 def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
@@ -130,7 +133,7 @@ def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
     # __LINKEDIT.vmaddr - __LINKEDIT.fileoff + off (+ slide)
     # (frida gumdarwinmodule.c gum_find_linkedit).
     buf = MemoryBuffer(mem, le.vmaddr + slide, le.filesize)
-    return macho_index(m, image_symbols(buf, m, -le.fileoff, exports=None), image.name)
+    return macho_index(m, image_symbol_columns(buf, m, -le.fileoff, exports=None), image.name)
 
 
 def _from_cache(image: Image, target: Target) -> SymbolIndex | None:

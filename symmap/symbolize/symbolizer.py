@@ -12,16 +12,18 @@ image's symbol index is built on first use and kept (symbolize/_index.py).
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Iterable
+from itertools import repeat
+from operator import sub
+from typing import Any, Iterable, NamedTuple
 
 from ..model import Image, Region, Section, Segment, Target
-from ._demangle import display_name
+from ._demangle import display_name, display_names
 from ._index import SymbolIndex
 from ._sources import load_index
 
-__all__ = ["Lookup", "Symbolizer"]
+__all__ = ["Lookup", "Symbolizer", "Chunk"]
 
 
 @dataclass(slots=True)
@@ -54,6 +56,35 @@ class Lookup:
     before: Region | None = None
     after: Region | None = None
     image_obj: Image | None = field(default=None, repr=False)
+
+
+class Chunk(NamedTuple):
+    """Distinct addresses (ascending) that share one segment and section of
+    one image (``info`` None: no image holds them), as columns.
+
+    ``regions[k]``: the region holding ``addrs[k]`` or None; ``names[k]``:
+    the symbol's linkage name, or the ``image+0x…`` name of a
+    function-starts-only entry (``synthetic[k]`` true), or None (no
+    symbol); ``offsets[k]``: address - symbol start (None without symbol).
+    ``unslid``: None when the image's slide is unknown.
+    """
+
+    addrs: list[int]
+    regions: list[Any]
+    info: tuple | None
+    section: str | None
+    names: list[str | None]
+    offsets: list[int | None]
+    synthetic: list[bool]
+    unslid: list[int] | None
+
+    @property
+    def image(self) -> Image | None:
+        return self.info[5] if self.info is not None else None
+
+    @property
+    def segment(self) -> str | None:
+        return self.info[6] if self.info is not None else None
 
 
 class Symbolizer:
@@ -195,9 +226,173 @@ class Symbolizer:
                       offset, unslid, file_offset, src if slide is not None else None,
                       before, after, im)
 
+    # -- batches ----------------------------------------------------------
+
+    def _region_column(self, u: list[int]) -> list[Region | None]:
+        """Region of each of the ascending addresses ``u`` (region_at's rule:
+        the last region starting at or before the address, if it holds it);
+        one bisect per run of addresses under one region start."""
+        out: list[Region | None] = [None] * len(u)
+        starts, regions = self._rstarts, self._regions
+        nr, n, p = len(starts), len(u), 0
+        while p < n:
+            j = bisect_right(starts, u[p]) - 1
+            q = bisect_left(u, starts[j + 1], p) if j + 1 < nr else n
+            if j >= 0:
+                r = regions[j]
+                m = bisect_left(u, r.end, p, q)
+                out[p:m] = repeat(r, m - p)
+            p = q
+        return out
+
+    def resolve_many(self, addrs: Iterable[int]) -> list[Chunk]:
+        """The distinct addresses of ``addrs`` grouped into Chunks, ascending.
+
+        Same answers as ``lookup`` (tests hold it to that), but the per-
+        address work is a C-level bisect map plus one tuple-free loop step:
+        segments and sections are found once per run of sorted addresses,
+        names are decoded once per symbol hit.
+        """
+        u = sorted(set(addrs))
+        regions = self._region_column(u)
+        chunks: list[Chunk] = []
+        sstarts, segs = self._sstarts, self._segs
+        ns, n, p = len(sstarts), len(u), 0
+        while p < n:
+            a = u[p]
+            j = bisect_right(sstarts, a) - 1
+            q = bisect_left(u, sstarts[j + 1], p) if j + 1 < ns else n
+            m = p
+            if j >= 0:
+                lo, hi, im, seg = segs[j]
+                m = bisect_left(u, hi, p, q)
+                if m > p:
+                    self._section_chunks(chunks, u, regions, p, m, self._seg_info(im, seg))
+            # Past segment j's end: no segment, or (hostile overlap) an
+            # earlier one; rare, so one address at a time.
+            for k in range(m, q):
+                hit = self.segment_at(u[k])
+                info = self._seg_info(*hit) if hit is not None else None
+                if info is None:
+                    chunks.append(Chunk([u[k]], [regions[k]], None, None, [None], [None], [False], None))
+                else:
+                    self._section_chunks(chunks, u, regions, k, k + 1, info)
+            p = q
+        return chunks
+
+    def _section_chunks(self, chunks: list[Chunk], u: list[int], regions: list, p: int, q: int,
+                        info: tuple) -> None:
+        """Split u[p:q] (all in one segment) at section bounds; symbolize each run."""
+        sec_starts, sec_ends = info[0], info[1]
+        ns = len(sec_starts)
+        while p < q:
+            j = bisect_right(sec_starts, u[p]) - 1
+            nxt = bisect_left(u, sec_starts[j + 1], p, q) if j + 1 < ns else q
+            m = p
+            if j >= 0:
+                m = bisect_left(u, sec_ends[j][0], p, nxt)
+                if m > p:
+                    chunks.append(self._symbols(u[p:m], regions[p:m], info, sec_ends[j][1]))
+            if nxt > m:
+                chunks.append(self._symbols(u[m:nxt], regions[m:nxt], info, None))
+            p = nxt
+
+    def _symbols(self, c: list[int], regs: list, info: tuple, section: str | None) -> Chunk:
+        idx, slide = info[2], info[10]
+        n = len(c)
+        if slide is None:
+            return Chunk(c, regs, info, section, [None] * n, [None] * n, [False] * n, None)
+        cu = list(map(sub, c, repeat(slide))) if slide else c
+        if idx is None:
+            return Chunk(c, regs, info, section, [None] * n, [None] * n, [False] * n, cu)
+        starts, ends1, by_addr, decode = idx.starts, idx.ends1, idx.by_addr, idx.decode
+        sizes = idx.sizes or None
+        out_names: list[str | None] = []
+        out_offs: list[int | None] = []
+        synth = [False] * n
+        add_name, add_off = out_names.append, out_offs.append
+        k = 0
+        for x, i in zip(cu, map(bisect_right, repeat(starts), cu)):
+            if x < ends1[i]:
+                st = starts[i - 1]
+                off = x - st
+                if sizes is not None:
+                    sz = sizes.get(st)
+                    if sz and off >= sz:
+                        add_name(None)
+                        add_off(None)
+                        k += 1
+                        continue
+                nm = by_addr[st]
+                if nm.__class__ is int:
+                    nm = by_addr[st] = decode(nm)
+                elif nm is None:
+                    nm = f"{idx.image_name}+{st - idx.image_base:#x}"
+                    synth[k] = True
+                add_name(nm)
+                add_off(off)
+            else:
+                add_name(None)
+                add_off(None)
+            k += 1
+        return Chunk(c, regs, info, section, out_names, out_offs, synth, cu)
+
     def lookup_many(self, addrs: Iterable[int]) -> list[Lookup]:
-        lookup = self.lookup
-        return [lookup(a) for a in addrs]
+        """``[lookup(a) for a in addrs]``, through ``resolve_many``: one
+        Lookup per distinct address (repeated addresses share it)."""
+        addrs = addrs if isinstance(addrs, list) else list(addrs)
+        by_addr: dict[int, Lookup] = {}
+        no_regions = not self._regions
+        chunks = self.resolve_many(addrs)
+        display = self.display_names(map(self._chunk_names, chunks))
+        for c in chunks:
+            info = c.info
+            if info is None:
+                for a, reg in zip(c.addrs, c.regions):
+                    by_addr[a] = self._unmapped_or_bare(a, reg)
+                continue
+            im, seg_name, seg_addr, fo, fsize, src = info[5], info[6], info[7], info[8], info[9], info[3]
+            shown = display[info[4]]
+            known = c.unslid is not None
+            src = src if known else None
+            unslid = c.unslid if known else repeat(None)
+            for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
+                                                unslid):
+                rel = a - seg_addr
+                file_offset = fo + rel if fo is not None and rel < fsize else None
+                mapped = reg is not None or no_regions
+                before = after = None
+                if not mapped:
+                    before, after = self._nearest(a)
+                if nm is None or syn:
+                    sym, link = nm, None
+                else:
+                    sym, link = shown[nm], nm
+                by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
+                                    off, un, file_offset, src, before, after, im)
+        return list(map(by_addr.__getitem__, addrs))
+
+    def _unmapped_or_bare(self, a: int, reg: Region | None) -> Lookup:
+        if reg is not None:
+            return Lookup(a, True, reg)
+        before, after = self._nearest(a)
+        return Lookup(a, False, None, before=before, after=after)
+
+    @staticmethod
+    def _chunk_names(c: Chunk) -> tuple[list, bool]:
+        macho = c.info[4] if c.info is not None else False
+        return ([nm for nm, syn in zip(c.names, c.synthetic) if nm is not None and not syn], macho)
+
+    @staticmethod
+    def display_names(groups: Iterable[tuple[list[str], bool]]) -> dict[bool, dict[str, str]]:
+        """{is_macho: {linkage name: display name}} for every name in
+        ``groups`` ((names, is_macho) pairs); mangled names are demangled
+        together (one demangler run per kind)."""
+        by_kind: dict[bool, set[str]] = {False: set(), True: set()}
+        for names, macho in groups:
+            by_kind[macho].update(names)
+        return {macho: display_names(names, macho) if names else {}
+                for macho, names in by_kind.items()}
 
 
 def _section_at(seg: Segment, addr: int) -> Section | None:
