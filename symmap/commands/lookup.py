@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import sys
-from itertools import repeat
+from itertools import compress, count, repeat
+from operator import is_
 
 import click
 
@@ -202,19 +203,26 @@ class _Json:
                 f'"nearest": {nearest}}}')
 
 
+def _needs_escape(strings) -> bool:
+    # One test over all strings at C speed; escape() is per string.
+    joined = "".join(strings)
+    return not (joined.isascii() and joined.isprintable() and "\\" not in joined)
+
+
 def _brief_lines(sym, chunks) -> dict:
     """address -> one atos-like line (see ``--brief``), per distinct address;
-    key None -> True when some address is not mapped."""
+    key None -> True when some address is not mapped.
+
+    A chunk whose addresses all have a symbol (the usual case) is formatted
+    by one C-level ``map`` of ``str.__mod__``; others line by line."""
     from ..render.escape import escape
-    display = sym.display_names(map(sym._chunk_names, chunks))
+    display = sym.display_names(map(sym.chunk_names, chunks))
     for shown in display.values():
-        # One check over all names at C speed; escape() only if some need it.
-        joined = "".join(shown.values())
-        if not (joined.isascii() and joined.isprintable() and "\\" not in joined):
+        if _needs_escape(shown.values()):
             for k, v in shown.items():
                 shown[k] = escape(v)
     no_regions = not sym._regions
-    out: dict[int, str] = {}
+    out: dict = {}
     for c in chunks:
         info = c.info
         if info is None:
@@ -228,6 +236,18 @@ def _brief_lines(sym, chunks) -> dict:
         where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
         suffix = f" (in {escape(info[5].name)}) {where}"
         shown = display[info[4]]
+        if not any(c.synthetic) and (no_regions or None not in c.regions):
+            names = list(map(shown.get, c.names, c.names)) if shown else c.names
+            if _needs_escape(filter(None, names)):
+                names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
+            fmt = "%#x %s + %s" + suffix.replace("%", "%%")
+            lines = list(map(fmt.__mod__, zip(c.addrs, names, c.offsets)))
+            if None in c.names:
+                # Addresses past their symbol's extent: "??" lines instead.
+                for k in compress(count(), map(is_, c.names, repeat(None))):
+                    lines[k] = f"{c.addrs[k]:#x} ??{suffix}"
+            out.update(zip(c.addrs, lines))
+            continue
         for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):
             if reg is None and not no_regions:
                 out[a] = f"{a:#x} not mapped"
@@ -235,7 +255,7 @@ def _brief_lines(sym, chunks) -> dict:
             elif nm is None:
                 out[a] = f"{a:#x} ??{suffix}"
             else:
-                out[a] = f"{a:#x} {escape(nm) if syn else shown[nm]} + {off}{suffix}"
+                out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
     return out
 
 

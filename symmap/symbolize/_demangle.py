@@ -9,8 +9,6 @@ name is kept, as atos does for names it cannot demangle.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 from itertools import filterfalse
 from operator import itemgetter, methodcaller
 from typing import Iterable
@@ -55,6 +53,7 @@ _tool: str | None | bool = False        # False: not looked up yet
 def _filter_tool() -> str | None:
     global _tool
     if _tool is False:
+        import shutil  # noqa: PLC0415 - only when a name needs demangling
         _tool = next((p for p in map(shutil.which, _TOOL_NAMES) if p), None)
     return _tool
 
@@ -62,6 +61,7 @@ def _filter_tool() -> str | None:
 def _run_filter(tool: str, names: list[str]) -> list[str] | None:
     """One filter run over names (one per line); None if it failed or its
     output does not line up with the input."""
+    import subprocess  # noqa: PLC0415 - only when a name needs demangling
     try:
         p = subprocess.run([tool], input="\n".join(names) + "\n", capture_output=True,
                            text=True, timeout=_TIMEOUT, check=False)
@@ -142,24 +142,6 @@ _mangled = methodcaller("startswith", _PREFIXES)
 _drop_first = itemgetter(slice(1, None))
 
 
-def display_names(names: Iterable[str], macho: bool) -> dict[str, str]:
-    """``display_name`` of many names at once: plain names pass through at
-    C speed (filter/map), mangled ones go to ``demangle_many`` together."""
-    names = names if isinstance(names, (list, set)) else list(names)
-    if macho:
-        under = list(filter(_has_underscore, names))
-        out = dict(zip(filterfalse(_has_underscore, names), filterfalse(_has_underscore, names)))
-        out.update(zip(under, map(_drop_first, under)))
-    else:
-        out = dict(zip(names, names))
-    wanted = [(k, v) for k, v in out.items() if _mangled(v)] if any(map(_mangled, out.values())) else []
-    if wanted:
-        dem = demangle_many([v for _k, v in wanted])
-        for k, v in wanted:
-            out[k] = dem[v]
-    return out
-
-
 def display_name(name: str, macho: bool) -> str:
     """The name atos / llvm-symbolizer print: Mach-O C symbols lose the
     leading underscore the compiler added (``_main`` -> ``main``,
@@ -169,3 +151,26 @@ def display_name(name: str, macho: bool) -> str:
     if name[:1] not in "_$" or not name.startswith(_PREFIXES):
         return name
     return demangle(name)
+
+
+def display_names(names: Iterable[str], macho: bool) -> dict[str, str]:
+    """``display_name`` of many names at once, returned only where it
+    differs from the name (usually nothing on ELF, so a caller can print
+    names as they are): plain names are sorted out at C speed
+    (filter/map), mangled ones go to ``demangle_many`` together."""
+    if macho:
+        under = set(filter(_has_underscore, names))
+        out = dict(zip(under, map(_drop_first, under)))
+        mangled = set(filter(_mangled, out.values()))
+    else:
+        out = {}
+        mangled = set(filter(_mangled, names))
+    if mangled:
+        dem = demangle_many(mangled)
+        if macho:
+            for k, v in out.items():
+                if v in mangled:
+                    out[k] = dem[v]
+        else:
+            out = {k: v for k, v in dem.items() if v != k}
+    return out

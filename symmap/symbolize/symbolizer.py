@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 from operator import sub
 from typing import Any, Iterable, NamedTuple
 
@@ -344,7 +344,7 @@ class Symbolizer:
         by_addr: dict[int, Lookup] = {}
         no_regions = not self._regions
         chunks = self.resolve_many(addrs)
-        display = self.display_names(map(self._chunk_names, chunks))
+        display = self.display_names(map(self.chunk_names, chunks))
         for c in chunks:
             info = c.info
             if info is None:
@@ -367,7 +367,7 @@ class Symbolizer:
                 if nm is None or syn:
                     sym, link = nm, None
                 else:
-                    sym, link = shown[nm], nm
+                    sym, link = shown.get(nm, nm), nm
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
                                     off, un, file_offset, src, before, after, im)
         return list(map(by_addr.__getitem__, addrs))
@@ -379,20 +379,24 @@ class Symbolizer:
         return Lookup(a, False, None, before=before, after=after)
 
     @staticmethod
-    def _chunk_names(c: Chunk) -> tuple[list, bool]:
+    def chunk_names(c: Chunk) -> tuple[Iterable[str], bool]:
+        """(linkage names, is_macho) of a chunk, for display_names."""
         macho = c.info[4] if c.info is not None else False
-        return ([nm for nm, syn in zip(c.names, c.synthetic) if nm is not None and not syn], macho)
+        if any(c.synthetic):
+            return [nm for nm, syn in zip(c.names, c.synthetic) if nm is not None and not syn], macho
+        return filter(None, c.names), macho
 
     @staticmethod
     def display_names(groups: Iterable[tuple[list[str], bool]]) -> dict[bool, dict[str, str]]:
-        """{is_macho: {linkage name: display name}} for every name in
-        ``groups`` ((names, is_macho) pairs); mangled names are demangled
-        together (one demangler run per kind)."""
-        by_kind: dict[bool, set[str]] = {False: set(), True: set()}
+        """{is_macho: {linkage name: display name}} for the names in
+        ``groups`` ((names, is_macho) pairs) whose display name differs
+        (``.get(name, name)``); mangled names are demangled together (one
+        demangler run per kind)."""
+        by_kind: dict[bool, list] = {False: [], True: []}
         for names, macho in groups:
-            by_kind[macho].update(names)
-        return {macho: display_names(names, macho) if names else {}
-                for macho, names in by_kind.items()}
+            by_kind[macho].append(names)
+        return {macho: display_names(chain.from_iterable(its), macho) if its else {}
+                for macho, its in by_kind.items()}
 
 
 def _section_at(seg: Segment, addr: int) -> Section | None:
