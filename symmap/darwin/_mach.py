@@ -192,6 +192,12 @@ def _declare(L: ctypes.CDLL) -> ctypes.CDLL:
     proto("mach_vm_purgable_control", c_int, mach_port_t, c_uint64, c_int, P(c_int))
     proto("task_info", c_int, mach_port_t, c_uint32, c_void_p, P(c_uint32))
     proto("mach_port_deallocate", c_int, mach_port_t, mach_port_t)
+    # mach/task.defs task_threads(task_inspect_t, out thread_act_array_t): the array is
+    # MIG out-of-line memory placed in OUR address space (pointer-to-pointer here).
+    proto("task_threads", c_int, mach_port_t, P(c_void_p), P(c_uint32))
+    # mach/thread_act.defs thread_get_state(thread_read_t, flavor, out natural_t[], CountInOut)
+    proto("thread_get_state", c_int, mach_port_t, c_int, P(c_uint32), P(c_uint32))
+    proto("mach_vm_deallocate", c_int, mach_port_t, c_uint64, c_uint64)
     proto("proc_pidinfo", c_int, c_int, c_int, c_uint64, c_void_p, c_int)
     proto("proc_listpids", c_int, c_uint32, c_uint32, c_void_p, c_int)
     proto("proc_name", c_int, c_int, c_void_p, c_uint32)
@@ -274,6 +280,36 @@ def task_dyld_info(task: int) -> tuple[int, int, int | None]:
 def mach_port_deallocate(port: int) -> None:
     L = lib()
     _check("mach_port_deallocate", L.mach_port_deallocate(L.mach_task_self(), port))
+
+
+def task_threads(task: int) -> list[int]:
+    """Thread port names of ``task``, in the kernel's thread-list order.
+
+    The caller owns one send right per name and must mach_port_deallocate each.  With
+    a read port the kernel hands back thread *read* ports (xnu osfmk/kern/task.c
+    task_threads_from_user: IKOT_TASK_READ -> THREAD_FLAVOR_READ), which is what
+    thread_get_state needs (thread_read_t), so the read port is enough.
+    """
+    L = lib()
+    arr = c_void_p(0)
+    cnt = c_uint32(0)
+    _check("task_threads", L.task_threads(task, byref(arr), byref(cnt)))
+    addr, n = arr.value or 0, cnt.value
+    if not addr:
+        return []
+    try:
+        # Copy out before the MIG buffer is returned to the VM system.
+        return list((mach_port_t * n).from_address(addr))
+    finally:
+        L.mach_vm_deallocate(L.mach_task_self(), addr, n * ctypes.sizeof(mach_port_t))
+
+
+def thread_get_state(thread: int, flavor: int, count: int) -> list[int]:
+    """Raw thread state as uint32 words (as many as the kernel filled in)."""
+    buf = (c_uint32 * count)()
+    cnt = c_uint32(count)
+    _check("thread_get_state", lib().thread_get_state(thread, flavor, buf, byref(cnt)))
+    return list(buf[:min(cnt.value, count)])
 
 
 # --- libproc / BSD ------------------------------------------------------------------------

@@ -60,6 +60,18 @@ MAXPATHLEN = 1024
 PROC_REGION_SUBMAP = 1
 PROC_REGION_SHARED = 2
 
+# Thread state flavors and counts (uint32 words) for thread_get_state, @xnu-11417.101.15:
+# osfmk/mach/arm/thread_status.h ARM_THREAD_STATE64 = 6, COUNT = sizeof(arm_thread_state64_t)/4
+# = 68 (osfmk/mach/arm/_structs.h: x[29], fp, lr, sp, pc, cpsr, flags -> sp is uint64 #31);
+# osfmk/mach/i386/thread_status.h x86_THREAD_STATE64 = 4, COUNT = 42 (21 uint64: rax rbx
+# rcx rdx rdi rsi rbp rsp r8-r15 rip rflags cs fs gs -> rsp is uint64 #7).
+ARM_THREAD_STATE64 = 6
+ARM_THREAD_STATE64_COUNT = 68
+ARM64_SP_INDEX = 31
+x86_THREAD_STATE64 = 4
+x86_THREAD_STATE64_COUNT = 42
+X86_64_SP_INDEX = 7
+
 # Purgeable states (vm_purgable.h) -> vmmap PURGE= letters.
 VM_PURGABLE_NONVOLATILE, VM_PURGABLE_VOLATILE, VM_PURGABLE_EMPTY = 0, 1, 2
 PURGE_LETTERS = {VM_PURGABLE_NONVOLATILE: "N", VM_PURGABLE_VOLATILE: "V", VM_PURGABLE_EMPTY: "E"}

@@ -13,6 +13,10 @@ Contract (both implementations):
 - ``Task.read(addr, size)`` = one mach_vm_read_overwrite: all bytes or a
   ``KernReturnError`` (a hole anywhere fails the whole read; see memory.py).
 - ``Task.dyld_info()`` = TASK_DYLD_INFO -> (addr, size, format|None).
+- ``Task.thread_stack_pointers()`` = task_threads + one thread_get_state per thread:
+  the raw (possibly PAC-signed) stack pointer of each thread, in task_threads order,
+  ``None`` for a thread whose state could not be read (it exited meanwhile) so list
+  index == vmmap's thread number; task_threads failing raises ``KernReturnError``.
 - ``Kernel.proc_region(pid, addr, with_path)`` = proc_pidinfo(PROC_PIDREGIONINFO /
   PROC_PIDREGIONPATHINFO): the top-level region containing ``addr`` or the next
   one, None past the end; raises OSError (errno) when refused / pid gone.
@@ -24,11 +28,15 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from .consts import (KERN_FAILURE, PROC_PIDREGIONINFO, PROC_PIDREGIONPATHINFO,
-                     PROC_PIDTBSDINFO, PROC_REGION_SUBMAP, KernReturnError, PortRefused)
+from .consts import (ARM64_SP_INDEX, ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUNT,
+                     KERN_FAILURE, PROC_PIDREGIONINFO, PROC_PIDREGIONPATHINFO,
+                     PROC_PIDTBSDINFO, PROC_REGION_SUBMAP, X86_64_SP_INDEX,
+                     KernReturnError, PortRefused, x86_THREAD_STATE64,
+                     x86_THREAD_STATE64_COUNT)
 
 __all__ = ["RegionInfo", "ProcRegion", "BsdInfo", "Task", "Kernel", "LibSystemKernel",
-           "LibSystemTask", "region_info_from_struct", "proc_region_from_struct"]
+           "LibSystemTask", "region_info_from_struct", "proc_region_from_struct",
+           "THREAD_FLAVORS", "sp_from_state"]
 
 
 @dataclass(slots=True)
@@ -104,6 +112,7 @@ class Task(Protocol):
     def read(self, address: int, size: int) -> bytes: ...
     def dyld_info(self) -> tuple[int, int, int | None]: ...
     def purgeable_state(self, address: int) -> int | None: ...
+    def thread_stack_pointers(self) -> list[int | None]: ...
     def close(self) -> None: ...
 
 
@@ -139,6 +148,24 @@ def proc_region_from_struct(pri, path: str | None = None) -> ProcRegion:
                       pri.pri_depth, path)
 
 
+# (flavor, count in uint32 words, index of sp as a uint64) per kernel architecture.
+# The kernel only answers its own architecture's flavors (an arm64 kernel rejects x86
+# ones, also for Rosetta targets), so the host decides, not the target.
+THREAD_FLAVORS = {
+    "arm64": (ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUNT, ARM64_SP_INDEX),
+    "x86_64": (x86_THREAD_STATE64, x86_THREAD_STATE64_COUNT, X86_64_SP_INDEX),
+}
+
+
+def sp_from_state(words: list[int], sp_index: int) -> int | None:
+    """The uint64 at ``sp_index`` of a thread state given as little-endian uint32
+    words; None if the kernel returned too few words."""
+    lo = 2 * sp_index
+    if len(words) < lo + 2:
+        return None
+    return (words[lo] & 0xFFFFFFFF) | ((words[lo + 1] & 0xFFFFFFFF) << 32)
+
+
 class LibSystemTask:
     """A real task port (own task: mach_task_self, never deallocated)."""
 
@@ -146,6 +173,7 @@ class LibSystemTask:
         self.pid = pid
         self.port = port
         self.own = own
+        self._flavors: list[tuple[int, int, int]] | None = None
 
     def region_recurse(self, address: int, depth: int) -> RegionInfo:
         from . import _mach
@@ -166,6 +194,43 @@ class LibSystemTask:
             return _mach.mach_vm_purgable_control_get(self.port, address)
         except KernReturnError:
             return None
+
+    def thread_stack_pointers(self) -> list[int | None]:
+        from . import _mach
+        threads = _mach.task_threads(self.port)      # raises when the task is gone
+        try:
+            return [self._thread_sp(th) for th in threads]
+        finally:
+            for th in threads:                        # every name holds a send right
+                try:
+                    _mach.mach_port_deallocate(th)
+                except KernReturnError:
+                    pass
+
+    def _flavor_order(self) -> list[tuple[int, int, int]]:
+        if self._flavors is None:
+            from . import _mach
+            try:
+                arm = int.from_bytes(_mach.sysctlbyname("hw.optional.arm64", 4)[:4] or b"\0",
+                                     "little") == 1
+            except OSError:                           # absent on Intel Macs
+                arm = False
+            first, second = ("arm64", "x86_64") if arm else ("x86_64", "arm64")
+            self._flavors = [THREAD_FLAVORS[first], THREAD_FLAVORS[second]]
+        return self._flavors
+
+    def _thread_sp(self, thread: int) -> int | None:
+        from . import _mach
+        order = self._flavor_order()
+        for i, (flavor, count, sp_index) in enumerate(order):
+            try:
+                words = _mach.thread_get_state(thread, flavor, count)
+            except KernReturnError:
+                continue                              # thread gone, or not this flavor
+            if i:
+                order.insert(0, order.pop(i))         # the kernel's flavor goes first
+            return sp_from_state(words, sp_index)
+        return None
 
     def close(self) -> None:
         if self.port and not self.own:

@@ -78,8 +78,9 @@ def darwin_region_type(region) -> tuple[str, str | None]:
     """(REGION TYPE, REGION DETAIL or None) for a model.Region no image owns.
 
     Rules beyond the plain tag table, as vmmap prints them (fixtures/vmmap/01.txt):
-    - tag 30 (stack) with no access -> "STACK GUARD" (vmmap's detail "stack guard for
-      thread N" needs the thread list, which symmap does not read: detail None);
+    - tag 30 (stack) with no access -> "STACK GUARD" (detail None here: the source
+      presets "stack guard for thread N" / "thread N" from the thread list when it can
+      read it, symmap.darwin.thread_stacks; a preset detail is kept by the annotator);
     - tag 1 (MALLOC): no access -> "MALLOC guard page", SM=NUL -> "MALLOC",
       otherwise "MALLOC metadata" (gcore utils.c, older str_tag);
     - tag 0: file-backed -> "mapped file" (detail = path), SM=SHM -> "shared memory",

@@ -191,6 +191,7 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
         if not kernel.pid_exists(pid):
             raise _Vanished() from None
         raise SymmapError(f"reading process {pid}: {e}") from None
+    _name_thread_stacks(t, kernel, task, pid, pointer_mask(va_bits, True))
     if state is not None and (state.suspended or (not state.complete and not t.images)):
         _suspended_images(t, mem, state, scan_for_images, image_from_memory)
     _mark_cache_images(t, state)
@@ -213,6 +214,32 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
                                          size=_shared_region_size(t, state.cache_base))
             if state.detached:
                 t.notes.append("process uses a private dyld shared cache (detached from the shared region)")
+
+
+def _name_thread_stacks(t: Target, kernel, task, pid: int, mask: int) -> None:
+    """"Stack ... thread N" / "STACK GUARD ... stack guard for thread N" from each
+    thread's stack pointer.  The threads are not put in ``t.threads``: that would add a
+    Threads block to the text report, which vmmap's map of a live process does not have.
+    On arm64e the kernel may PAC-sign sp (xnu osfmk/arm64/status.c
+    machine_thread_state_convert_to_user signs sp/fp/pc/lr for arm64e callers), so it is
+    masked like dyld's pointers."""
+    from ..darwin.consts import KernReturnError
+    from ..darwin.thread_stacks import label_thread_stacks
+    query = getattr(task, "thread_stack_pointers", None)
+    if query is None:
+        return
+    try:
+        sps = query()
+    except KernReturnError as e:
+        if not kernel.pid_exists(pid):
+            raise _Vanished() from None
+        t.notes.append(f"no thread list (stacks not named): {e}")
+        return
+    # A thread that could not be read has usually just exited; if the whole process did,
+    # say so instead of printing a half-named map.
+    if None in sps and not kernel.pid_exists(pid):
+        raise _Vanished()
+    label_thread_stacks(t.regions, [None if sp is None else sp & mask for sp in sps])
 
 
 def _suspended_images(t, mem, state, scan_for_images, image_from_memory) -> None:

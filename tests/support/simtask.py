@@ -20,7 +20,7 @@ Quick use::
 API (all addresses absolute; sizes in bytes):
 
 - ``SimulatedTask(pid=4242, page_size=16384, *, name, path, ppid, parent_name, uid, euid,
-  va_bits=47, os_version="14.0", os_build="23A344", host_page_size=None)``
+  va_bits=47, os_version="14.0", os_build="23A344", host_page_size=None, threads=None)``
 - ``map(addr, data_or_size, prot=3, max_prot=7, *, tag=0, share_mode=SM_PRIVATE, path=None,
   offset=0, submap_of=None, readable=True, resident=None, dirty=None, swapped=None,
   purgeable=None, external_pager=None, exact_size=False)`` -> SimRegion.  ``share_mode`` is
@@ -43,6 +43,11 @@ API (all addresses absolute; sizes in bytes):
   (default: above every mapping).  ``pac`` is OR-ed into every pointer (PAC signature
   bits).  ``null_info_array_calls=n``: infoArray reads as NULL until TASK_DYLD_INFO was
   asked n+1 times (dyld updating its list).  ``size`` truncates the struct (old versions).
+- ``threads=[sp, ...]`` (constructor) / ``add_thread(sp)``: the raw stack pointer each
+  thread reports (PAC bits and all), in task_threads order; ``None`` = a thread whose
+  state cannot be read (it exited between task_threads and thread_get_state).
+  ``thread_stack_pointers()`` costs one call for task_threads plus one per thread, like
+  the real LibSystemTask, and a per-thread failure (death included) yields None.
 - ``add_footprint_region(size)``: the fake tag-0xFFFFFFFF region vmmap's footprint mode adds.
 - ``die_after(n_calls)``: after n more kernel/task calls the process is gone (calls raise
   ``KernReturnError(MACH_SEND_INVALID_DEST)``, proc_pidinfo ESRCH, pid_exists False).
@@ -114,8 +119,9 @@ class SimulatedTask:
                  path: str = "/usr/local/bin/simulated", ppid: int = 1,
                  parent_name: str = "launchd", uid: int = 501, euid: int | None = None,
                  va_bits: int = 47, os_version: str = "14.0", os_build: str = "23A344",
-                 host_page_size: int | None = None) -> None:
+                 host_page_size: int | None = None, threads=None) -> None:
         self.pid = pid
+        self.threads: list[int | None] = list(threads or [])
         self.page_size = page_size
         self.name = name
         self.path = path
@@ -218,6 +224,11 @@ class SimulatedTask:
             self.map(s.vmaddr + slide, data, s.initprot, s.maxprot, path=path, offset=s.fileoff,
                      submap_of=submap_of, share_mode=share_mode, exact_size=True)
         return m, slide
+
+    def add_thread(self, sp: int | None) -> int:
+        """Append a thread; returns its index (vmmap's thread number)."""
+        self.threads.append(sp)
+        return len(self.threads) - 1
 
     def add_footprint_region(self, size: int) -> None:
         self.footprint_size = size
@@ -485,6 +496,17 @@ class SimulatedTask:
         self._tick("mach_vm_purgable_control")
         r = self._leaf_at(address)
         return r.purgeable if r is not None else None
+
+    def thread_stack_pointers(self) -> list[int | None]:
+        self._tick("task_threads")
+        out: list[int | None] = []
+        for sp in self.threads:
+            try:
+                self._tick("thread_get_state")
+            except KernReturnError:
+                sp = None           # LibSystemTask skips a thread whose state fails
+            out.append(sp)
+        return out
 
     def close(self) -> None:
         self.closed = True
