@@ -6,11 +6,21 @@ ELF with cc and, when clang-14 + ld64.lld-14 exist, as an arm64 Mach-O
 dylib.  Then, for each binary:
 
 1. index build: time to build the symbol index of the image (goal < 0.5 s);
-2. end to end: ``symmap lookup FILE - --json`` vs ``llvm-symbolizer
-   --obj=FILE`` (symbol-table mode) on the same 100,000 addresses read from
-   stdin, both to /dev/null; medians and the ratio (goal: symmap faster);
-3. agreement: the two tools' names for a sample of the addresses;
-4. lief stays unimported when no name needs demangling.
+2. end to end: ``symmap lookup FILE - --brief`` (one line per address,
+   the output comparable to llvm-symbolizer's function + file:line) and
+   ``--json`` vs ``llvm-symbolizer --obj=FILE`` (symbol-table mode) on the
+   same 100,000 addresses read from stdin, all to /dev/null, runs
+   interleaved (this machine's speed drifts); medians and ratios (goal:
+   --brief faster);
+3. where symmap's time goes: one fresh process timing each phase
+   (interpreter start, imports, address parsing, open, index, resolve,
+   format, output);
+4. agreement: the two tools' names for a sample of the addresses;
+5. lief stays unimported when no name needs demangling.
+
+symmap runs with byte-code caching on (PYTHONPYCACHEPREFIX in a temp dir,
+PYTHONDONTWRITEBYTECODE unset), as an installed package has it; without
+it every run recompiles ~50 modules (+70 ms).
 
 Usage: python bench/bench_symbolize.py [--functions N] [--addresses N] [--runs N]
 """
@@ -95,16 +105,75 @@ def time_index(path: str, runs: int) -> tuple[float, int]:
     return statistics.median(times), n
 
 
-def run_timed(cmd: list[str], stdin_path: str, runs: int) -> float:
-    times = []
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "symmap-bench-pyc")
+    return env
+
+
+def run_once(cmd: list[str], stdin_path: str) -> float:
+    with open(stdin_path) as fin, open(os.devnull, "w") as fout:
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE, env=_env(), cwd=ROOT)
+        dt = time.perf_counter() - t0
+    if p.returncode not in (0, 1):
+        raise SystemExit(f"{cmd[0]} failed: {p.stderr.decode()[:300]}")
+    return dt
+
+
+def run_interleaved(cmds: dict[str, list[str]], stdin_path: str, runs: int) -> dict[str, float]:
+    """Median wall time per command; one warm-up each, then rounds of one
+    run of every command, so drift hits all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    for cmd in cmds.values():
+        run_once(cmd, stdin_path)
+    for _ in range(runs):
+        for k, cmd in cmds.items():
+            times[k].append(run_once(cmd, stdin_path))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+_PHASES = r"""
+import sys, time
+t0 = time.perf_counter()
+from symmap.cli import cli
+from symmap.commands import lookup as L
+from symmap.commands._common import open_annotated, open_options
+from symmap.symbolize import Symbolizer
+t1 = time.perf_counter()
+addrs = L._addresses(("-",)); t2 = time.perf_counter()
+t = open_annotated(sys.argv[1], open_options()); t3 = time.perf_counter()
+s = Symbolizer(t)
+for im in t.images: s.index_for(im)
+t4 = time.perf_counter()
+chunks = s.resolve_many(addrs); t5 = time.perf_counter()
+lines = L._brief_lines(s, chunks); lines.pop(None, None)
+out = "\n".join(map(lines.__getitem__, addrs)); t6 = time.perf_counter()
+sys.stdout.write(out); sys.stdout.flush(); t7 = time.perf_counter()
+print(" ".join(f"{k} {1000 * (b - a):.0f}" for k, a, b in (("imports", t0, t1), ("parse", t1, t2),
+      ("open", t2, t3), ("index", t3, t4), ("resolve", t4, t5), ("format", t5, t6),
+      ("write", t6, t7))), file=sys.stderr)
+"""
+
+
+def phases(path: str, stdin_path: str, runs: int) -> str:
+    """Median ms per phase of --brief in fresh processes; 'start+exit' is
+    the wall time not inside any phase (interpreter start, site, exit)."""
+    rows: list[dict[str, float]] = []
     for _ in range(runs):
         with open(stdin_path) as fin, open(os.devnull, "w") as fout:
             t0 = time.perf_counter()
-            p = subprocess.run(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE)
-            times.append(time.perf_counter() - t0)
-        if p.returncode not in (0, 1):
-            raise SystemExit(f"{cmd[0]} failed: {p.stderr.decode()[:300]}")
-    return statistics.median(times)
+            p = subprocess.run([sys.executable, "-c", _PHASES, path], stdin=fin, stdout=fout,
+                               stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT, check=True)
+            wall = 1000 * (time.perf_counter() - t0)
+        w = p.stderr.split()
+        row = {w[i]: float(w[i + 1]) for i in range(0, len(w), 2)}
+        row["start+exit"] = wall - sum(row.values())
+        row["wall"] = wall
+        rows.append(row)
+    keys = list(rows[0])
+    return ", ".join(f"{k} {statistics.median(r[k] for r in rows):.0f}" for k in keys) + " (ms)"
 
 
 def agreement(path: str, addrs: list[int], macho: bool) -> tuple[int, int]:
@@ -138,7 +207,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--functions", type=int, default=100_000)
     ap.add_argument("--addresses", type=int, default=100_000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--outdir", default=os.path.join(tempfile.gettempdir(), "symmap-bench"))
     a = ap.parse_args()
     if not shutil.which("llvm-symbolizer"):
@@ -158,23 +227,20 @@ def main() -> None:
         idx_t, nsyms = time_index(path, max(3, a.runs))
         print(f"index build: {idx_t * 1000:.0f} ms median for {nsyms} symbols "
               f"(goal < 500 ms: {'ok' if idx_t < 0.5 else 'MISSED'})")
-        sym_cmd = [sys.executable, "-m", "symmap", "lookup", path, "-", "--json"]
-        sym_text = [sys.executable, "-m", "symmap", "lookup", path, "-"]
         llvm_cmd = ["llvm-symbolizer", f"--obj={path}", "--no-inlines", "--functions=linkage"]
         if kind == "macho":
             llvm_cmd.append("--default-arch=arm64")
-        env_cwd = os.getcwd()
-        os.chdir(ROOT)
-        try:
-            t_json = run_timed(sym_cmd, addr_file, a.runs)
-            t_text = run_timed(sym_text, addr_file, a.runs)
-        finally:
-            os.chdir(env_cwd)
-        t_llvm = run_timed(llvm_cmd, addr_file, a.runs)
-        print(f"end to end (median of {a.runs}): symmap --json {t_json:.2f} s, symmap text "
-              f"{t_text:.2f} s, llvm-symbolizer {t_llvm:.2f} s")
-        print(f"ratio llvm-symbolizer / symmap: json {t_llvm / t_json:.2f}x, text {t_llvm / t_text:.2f}x "
-              f"({'symmap faster' if t_json < t_llvm else 'symmap SLOWER'})")
+        med = run_interleaved({
+            "brief": [sys.executable, "-m", "symmap", "lookup", path, "-", "--brief"],
+            "json": [sys.executable, "-m", "symmap", "lookup", path, "-", "--json"],
+            "llvm": llvm_cmd}, addr_file, a.runs)
+        t_llvm = med["llvm"]
+        print(f"end to end (median of {a.runs}, interleaved): llvm-symbolizer {t_llvm:.2f} s")
+        for k in ("brief", "json"):
+            print(f"  symmap --{k:<5} {med[k]:.2f} s  ratio llvm/symmap {t_llvm / med[k]:.2f}x "
+                  f"({'symmap faster' if med[k] < t_llvm else 'symmap SLOWER'})")
+        print(f"symmap --brief phases (median of {a.runs} fresh processes): "
+              f"{phases(path, addr_file, a.runs)}")
         same, n = agreement(path, addrs[:5000], kind == "macho")
         print(f"agreement with llvm-symbolizer on {n} addresses: {same}/{n}")
         print(f"lief imported during lookups: {lief_imported(path, addrs[0])}")

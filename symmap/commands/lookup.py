@@ -236,13 +236,15 @@ def _brief_lines(sym, chunks) -> dict:
         where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
         suffix = f" (in {escape(info[5].name)}) {where}"
         shown = display[info[4]]
-        if not any(c.synthetic) and (no_regions or None not in c.regions):
+        # Identity tests only: ``None in regions`` would call Region.__eq__
+        # (a dataclass's, in Python) once per address.
+        if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
             names = list(map(shown.get, c.names, c.names)) if shown else c.names
             if _needs_escape(filter(None, names)):
                 names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
             fmt = "%#x %s + %s" + suffix.replace("%", "%%")
             lines = list(map(fmt.__mod__, zip(c.addrs, names, c.offsets)))
-            if None in c.names:
+            if any(map(is_, c.names, repeat(None))):
                 # Addresses past their symbol's extent: "??" lines instead.
                 for k in compress(count(), map(is_, c.names, repeat(None))):
                     lines[k] = f"{c.addrs[k]:#x} ??{suffix}"

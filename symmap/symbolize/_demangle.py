@@ -156,21 +156,33 @@ def display_name(name: str, macho: bool) -> str:
 def display_names(names: Iterable[str], macho: bool) -> dict[str, str]:
     """``display_name`` of many names at once, returned only where it
     differs from the name (usually nothing on ELF, so a caller can print
-    names as they are): plain names are sorted out at C speed
-    (filter/map), mangled ones go to ``demangle_many`` together."""
+    names as they are).  Tests run over all names joined into one string
+    (C speed; per-name filters cost ~0.4 us a name here); only mangled
+    names go, together, to ``demangle_many``."""
+    names = set(names)
+    names.discard(None)
+    if not names:
+        return {}
+    joined = "\0" + "\0".join(names)
+    # Could any name (or, Mach-O, any name minus its underscore) be mangled?
+    maybe = any(("\0" + p) in joined for p in _PREFIXES) or (
+        macho and any(("\0_" + p) in joined for p in _PREFIXES))
     if macho:
-        under = set(filter(_has_underscore, names))
+        under = names if joined.count("\0_") == len(names) else set(filter(_has_underscore, names))
         out = dict(zip(under, map(_drop_first, under)))
-        mangled = set(filter(_mangled, out.values()))
-    else:
-        out = {}
-        mangled = set(filter(_mangled, names))
-    if mangled:
+        if not maybe:
+            return out
+        shown = dict(zip(names, names))
+        shown.update(out)
+        mangled = set(filter(_mangled, shown.values()))
+        if not mangled:
+            return out
         dem = demangle_many(mangled)
-        if macho:
-            for k, v in out.items():
-                if v in mangled:
-                    out[k] = dem[v]
-        else:
-            out = {k: v for k, v in dem.items() if v != k}
-    return out
+        for k, v in shown.items():
+            if v in mangled and dem[v] != k:
+                out[k] = dem[v]
+        return out
+    if not maybe:
+        return {}
+    mangled = set(filter(_mangled, names))
+    return {k: v for k, v in demangle_many(mangled).items() if v != k} if mangled else {}
