@@ -111,3 +111,26 @@ def test_brief_escapes_target_strings(tmp_path):
 def test_brief_and_json_exclude_each_other():
     r = _run("lookup", str(OWN / "symbols-elf"), "0x1000", "--brief", "--json")
     assert r.exit_code == 2 and "exclude" in r.stderr
+
+
+def test_brief_lines_process_like_target():
+    """Regions without an image (heap), an image region, a gap: the
+    ``?? (no image) TYPE``, symbol and ``not mapped`` forms; exit flag."""
+    from symmap.commands.lookup import _brief_lines
+    from symmap.model import Image, Region, Segment, Target
+    from symmap.symbolize import Symbolizer
+    src = open_target(str(OWN / "symbols-elf"), OpenOptions(slide=0x5555_0000_0000))
+    im = src.images[0]
+    regions = [Region(s.address, s.end, s.prot) for s in im.segments if s.size]
+    heap = Region(0x7000_0000_0000, 0x7000_0001_0000, 3, kind="heap", type="MALLOC")
+    t = Target(kind="file", images=[im], regions=regions + [heap])
+    s = Symbolizer(t)
+    text = next(sec for seg in im.segments for sec in seg.sections if sec.name == ".text")
+    addrs = [text.address + 3, heap.start + 8, 0x10, text.address + 3]
+    lines = _brief_lines(s, s.resolve_many(addrs))
+    assert lines.pop(None) is True
+    want = s.lookup_many(addrs)
+    assert lines[heap.start + 8] == f"{heap.start + 8:#x} ?? (no image) MALLOC"
+    assert lines[0x10] == "0x10 not mapped"
+    r = want[0]
+    assert lines[addrs[0]] == f"{addrs[0]:#x} {r.symbol} + {r.offset} (in symbols-elf) {r.segment},.text"
