@@ -9,7 +9,6 @@ name is kept, as atos does for names it cannot demangle.
 """
 from __future__ import annotations
 
-from itertools import filterfalse
 from operator import itemgetter, methodcaller
 from typing import Iterable
 

@@ -9,6 +9,13 @@ Usage::
 
 Region and image lookups bisect sorted start addresses built once; each
 image's symbol index is built on first use and kept (symbolize/_index.py).
+
+Batches (``lookup_many``, ``resolve_many``) sort and dedupe the addresses
+first: in ascending order, segments and sections are found once per run
+and the index is walked with good memory locality (measured: input-order
+processing of 100,000 random addresses was ~2x slower here, cache misses
+on scattered int objects).  ``resolve_many`` returns columns (Chunk), for
+callers that need a few fields; ``lookup_many`` builds Lookups from them.
 """
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def test_brief_lines_process_like_target():
     """Regions without an image (heap), an image region, a gap: the
     ``?? (no image) TYPE``, symbol and ``not mapped`` forms; exit flag."""
     from symmap.commands.lookup import _brief_lines
-    from symmap.model import Image, Region, Segment, Target
+    from symmap.model import Region, Target
     from symmap.symbolize import Symbolizer
     src = open_target(str(OWN / "symbols-elf"), OpenOptions(slide=0x5555_0000_0000))
     im = src.images[0]
