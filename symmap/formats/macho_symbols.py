@@ -308,6 +308,24 @@ def nlist_has_globals(symbols: list[tuple[int, str, int, bool]]) -> bool:
     return any(ext and name not in _HEADER_MARKERS for _a, name, _s, ext in symbols)
 
 
+def _exports_and_starts(buf: Buffer, m: MachO, d: int, base: int, exports: bool
+                        ) -> tuple[list[tuple[int, str, int]], list[int]]:
+    """The exports trie (when wanted) and LC_FUNCTION_STARTS of one image, at
+    unslid addresses; ``d`` moves linkedit file offsets into ``buf``."""
+    exps: list[tuple[int, str, int]] = []
+    if m.exports and exports:
+        eoff, esize = m.exports
+        for name, flags, off in iter_exports(buf, eoff + d, esize):
+            if off is None or (flags & EXPORT_SYMBOL_FLAGS_KIND_MASK) == EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE:
+                continue
+            exps.append((base + off, name, flags))
+    starts: list[int] = []
+    if m.function_starts:
+        foff, fsize = m.function_starts
+        starts = function_starts(buf, foff + d, fsize, base)
+    return exps, starts
+
+
 def image_symbols(buf: Buffer, m: MachO, delta: int | None = None,
                   exports: bool | None = True) -> ImageSymbols:
     """All symbol sources of ``m`` whose linkedit data is in ``buf``.
@@ -327,19 +345,9 @@ def image_symbols(buf: Buffer, m: MachO, delta: int | None = None,
     if m.symtab:
         symoff, nsyms, stroff, strsize = m.symtab
         syms = defined_symbols(buf, symoff + d, nsyms, stroff + d, strsize, m.is64)
-    exps: list[tuple[int, str, int]] = []
     if exports is None:
         exports = not nlist_has_globals(syms)
-    if m.exports and exports:
-        eoff, esize = m.exports
-        for name, flags, off in iter_exports(buf, eoff + d, esize):
-            if off is None or (flags & EXPORT_SYMBOL_FLAGS_KIND_MASK) == EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE:
-                continue
-            exps.append((base + off, name, flags))
-    starts: list[int] = []
-    if m.function_starts:
-        foff, fsize = m.function_starts
-        starts = function_starts(buf, foff + d, fsize, base)
+    exps, starts = _exports_and_starts(buf, m, d, base, exports)
     return ImageSymbols(syms, exps, starts)
 
 
@@ -454,15 +462,5 @@ def image_symbol_columns(buf: Buffer, m: MachO, delta: int | None = None,
         # nlist_has_globals: any external name besides the header marker
         # (decoded one by one; the first is nearly always the answer).
         exports = not any(cols.name(x) not in _HEADER_MARKERS for x in cols.ext_strx)
-    exps: list[tuple[int, str, int]] = []
-    if m.exports and exports:
-        eoff, esize = m.exports
-        for name, flags, off in iter_exports(buf, eoff + d, esize):
-            if off is None or (flags & EXPORT_SYMBOL_FLAGS_KIND_MASK) == EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE:
-                continue
-            exps.append((base + off, name, flags))
-    starts: list[int] = []
-    if m.function_starts:
-        foff, fsize = m.function_starts
-        starts = function_starts(buf, foff + d, fsize, base)
+    exps, starts = _exports_and_starts(buf, m, d, base, exports)
     return ImageSymbolColumns(cols, exps, starts)
