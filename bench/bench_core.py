@@ -15,12 +15,10 @@ import argparse
 import importlib.util
 import os
 import shutil
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 _spec = importlib.util.spec_from_file_location("build_core", ROOT / "fixtures/core/build_core.py")
 _bc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_bc)
+from _timing import median_time  # noqa: E402
+
 
 
 def grow_core(small: Path, out: Path, nseg: int, seg_size: int, start: int) -> None:
@@ -59,13 +59,6 @@ def grow_core(small: Path, out: Path, nseg: int, seg_size: int, start: int) -> N
         f.truncate(body_end + nseg * seg_size)
 
 
-def median_time(fn, runs: int) -> float:
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def main() -> None:
@@ -92,9 +85,9 @@ def main() -> None:
                 annotate(t)
                 assert len(t.images) == 4, t.notes
                 render_report(t)
-        t_ours = median_time(ours, a.runs)
+        t_ours = median_time(ours, a.runs, warm=False)
         t_cli = median_time(lambda: subprocess.run([sys.executable, "-m", "symmap", str(big)],
-                                                   cwd=ROOT, check=True, capture_output=True), a.runs)
+                                                   cwd=ROOT, check=True, capture_output=True), a.runs, warm=False)
         print(f"symmap in-process (open+annotate+render): median {t_ours * 1000:8.1f} ms")
         print(f"symmap CLI process:                        median {t_cli * 1000:8.1f} ms")
         lldb = shutil.which("lldb") or shutil.which("lldb-14")
@@ -106,7 +99,7 @@ def main() -> None:
                "-o", "memory region 0x600000000"]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
         assert "libalpha.dylib" in out, out[-500:]
-        t_lldb = median_time(lambda: subprocess.run(cmd, capture_output=True, env=env, check=True), a.runs)
+        t_lldb = median_time(lambda: subprocess.run(cmd, capture_output=True, env=env, check=True), a.runs, warm=False)
         print(f"lldb-14 (target create --core, image list): median {t_lldb * 1000:8.1f} ms")
         print(f"ratio lldb / symmap CLI: {t_lldb / t_cli:.2f}x   lldb / symmap in-process: {t_lldb / t_ours:.2f}x")
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,14 +23,8 @@ from symmap.sources import OpenOptions  # noqa: E402
 from symmap.sources.linux_procfs import open_pid  # noqa: E402
 
 
-def median_time(fn, runs: int) -> float:
-    fn()                                    # warm caches (page cache, imports)
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+from _timing import median_time  # noqa: E402
+
 
 
 def build_child(d: str) -> str:

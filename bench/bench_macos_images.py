@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,14 +30,8 @@ FILES = ["gimli-fixup-chains-arm64.dylib", "gimli-fixup-chains-arm64e.dylib",
          "gimli-base-arm64", "r2-TestMacOS-arm64e", "r2-hello-arm64-chained"]
 
 
-def median_time(fn, runs: int) -> float:
-    fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+from _timing import median_time  # noqa: E402
+
 
 
 def build(n: int) -> tuple[SimulatedTask, list[tuple[int, str]]]:
