@@ -16,7 +16,7 @@ from importlib import import_module
 import click
 
 from . import __version__
-from .errors import BadTarget, SymmapError
+from .errors import SymmapError
 
 COMMANDS = ("map", "lookup", "audit", "save", "diff")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from ctypes import (POINTER, Structure, byref, c_char, c_char_p, c_int, c_int32, c_int64,
-                    c_size_t, c_uint, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
+                    c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 
 from .consts import (KERN_SUCCESS, MAXPATHLEN, PROC_PIDPATHINFO_MAXSIZE, TASK_DYLD_INFO,
                      TASK_DYLD_INFO_COUNT, VM_REGION_SUBMAP_INFO_COUNT_64, KernReturnError,

@@ -7,7 +7,10 @@ come from the real data size, not from counts read out of the input.
 from __future__ import annotations
 
 import struct
-from typing import Union
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    import mmap
 
 from ..errors import CorruptInput
 

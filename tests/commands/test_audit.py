@@ -33,7 +33,7 @@ def test_rwx_process_exits_1_with_one_line_per_finding():
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith(f"HIGH     wx ") and f"{s:x}-{e:x} rwx/rwx" in lines[0]
+    assert lines[0].startswith("HIGH     wx ") and f"{s:x}-{e:x} rwx/rwx" in lines[0]
     assert lines[1].startswith("MEDIUM   anon-exec ")
     assert rj.exit_code == 1
     doc = json.loads(rj.stdout)

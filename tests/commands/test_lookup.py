@@ -128,7 +128,7 @@ def test_subprocess_end_to_end_elf():
 @pytest.mark.parametrize("text", ["0x10\n0X1F\r\n\n0xabcdef\n", "16\n31\n\n11259375\n", "0x10\n31\n0xABCDEF",
                                   "  0x10 \n\t31\n0xabcdef\n", "0x0000000000000010\n0x1f\n0xabcdef\n"])
 def test_stdin_fast_and_checked_paths_agree(text):
-    from symmap.commands.lookup import _addresses, _fast_stdin
+    from symmap.commands.lookup import _fast_stdin
     r = _run("lookup", DYLIB, "-", "--json", input=text)
     assert [x["address"] for x in json.loads(r.stdout)] == [16, 31, 0xABCDEF]
     fast = _fast_stdin(text.encode())

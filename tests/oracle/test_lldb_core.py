@@ -90,7 +90,6 @@ def test_regions_agree(pair):
     core, t, _m, name = pair
     cmds = [f"memory region {r.start:#x}" for r in t.regions]
     out = run_lldb(core, cmds)
-    image_segs = {(s.address, s.end) for i in t.images for s in i.segments}
     checked_prot = 0
     for r, c in zip(t.regions, cmds):
         got = _REGION.search(out[c])

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from symmap.formats.macho import iter_slices, parse_macho
+from symmap.formats.macho import iter_slices
 from symmap.model import Target
 from symmap.sources import OpenOptions, open_target
 from symmap.symbolize import Symbolizer
