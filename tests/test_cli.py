@@ -151,3 +151,19 @@ def test_details_truncate_to_terminal_width_only_on_a_tty_and_not_with_wide():
     assert any("..." in r[105:] for r in rows)          # long library paths were cut
     wide = [ln for ln in _run_on_pty(["--wide"]).splitlines() if " SM=" in ln]
     assert max(len(r) for r in wide) > 130 and not any(r[105:].startswith("...") for r in wide)
+
+
+def test_target_dash_reads_a_file_from_stdin_and_cleans_up(tmp_path):
+    import glob
+    import tempfile
+    core = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fixtures", "core", "x86_64-sample.core")
+    data = open(core, "rb").read()
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "symmap-stdin-*")))
+    piped = json.loads(run("-", "--json", input=data).stdout)
+    direct = json.loads(run(core, "--json").stdout)
+    assert piped["regions"] == direct["regions"] and piped["images"] == direct["images"]
+    assert piped["target"]["path"] == "-"
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "symmap-stdin-*"))) == before
+    r = run("-", input=b"")
+    assert r.exit_code == 2 and "stdin is empty" in r.stderr

@@ -16,6 +16,7 @@ Examples:
   symmap ./libfoo.dylib       the segments of a Mach-O or ELF file
   symmap dyld_shared_cache_arm64e --slide 0x4000000
   symmap crash.ips --cache dyld_shared_cache_arm64e
+  cat crash.ips | symmap -      a report piped on stdin
 """
 
 

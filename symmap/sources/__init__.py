@@ -93,6 +93,42 @@ def open_file(path: str, opts: OpenOptions | None = None, kind: str | None = Non
     return mod.open_file(path, opts)
 
 
+STDIN_LIMIT = 1 << 30      # a crash report or snapshot; a core belongs in a file
+
+
+def _open_stdin(opts: OpenOptions) -> Target:
+    """TARGET '-': a file piped on stdin (crash report, snapshot, binary...),
+    spooled to a temporary file because parsers mmap their input."""
+    import shutil
+    import tempfile
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None or sys.stdin.isatty():
+        raise BadTarget("TARGET '-' reads a file from stdin, but stdin is a terminal")
+    tmp = tempfile.NamedTemporaryFile(prefix="symmap-stdin-", delete=False)
+    try:
+        with tmp:
+            n = 0
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    break
+                n += len(chunk)
+                if n > STDIN_LIMIT:
+                    raise BadTarget(f"stdin holds more than {STDIN_LIMIT >> 20} MiB; pass a file path")
+                tmp.write(chunk)
+        if n == 0:
+            raise BadTarget("stdin is empty")
+        t = open_file(tmp.name, opts)
+    except BaseException:
+        os.unlink(tmp.name)
+        raise
+    # The source may keep the file mmapped: unlink it when the target closes.
+    t.closers.append(lambda: os.path.exists(tmp.name) and os.unlink(tmp.name))
+    if t.path == tmp.name:
+        t.path = "-"
+    return t
+
+
 def open_pid(pid: int, opts: OpenOptions | None = None) -> Target:
     return _live_module().open_pid(pid, opts or OpenOptions())
 
@@ -111,7 +147,7 @@ def open_target(spec: str | int | None, opts: OpenOptions | None = None) -> Targ
         return open_pid(spec, opts)
     s = str(spec)
     if s == "-":
-        raise BadTarget("TARGET '-' (stdin) is only accepted for lookup addresses")
+        return _open_stdin(opts)
     if s.isdigit():
         return open_pid(int(s), opts)
     if os.path.exists(s):
