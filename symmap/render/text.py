@@ -121,8 +121,11 @@ def _header(t: Target) -> list[str]:
         out.append(_label("Note", "partial: some data could not be read; rows may be missing"))
     out.append("")
     fp = info.get("footprint")
-    if fp is not None:
+    if isinstance(fp, int):
         out.append(f"{'Physical footprint:':<28}{format_size(fp)}")
+        peak = info.get("footprint_peak")
+        if isinstance(peak, int):
+            out.append(f"{'Physical footprint (peak):':<28}{format_size(peak)}")
     out.append("----")
     out.append("")
     out.append(f"Virtual Memory Map of process {pid} ({name})")
