@@ -18,7 +18,7 @@ from symmap.render.text import render_report
 from symmap.sources import OpenOptions, open_target
 from tests.conftest import OWN_FIXTURES, SHARED_FIXTURES
 
-SHARED_DIRS = ("macho", "dyld-cache", "crash", "core")
+SHARED_DIRS = ("macho", "dyld-cache", "crash", "core", "vmmap")
 
 
 def _inputs():

@@ -11,6 +11,7 @@ point returning an un-annotated Target:
 - ``dyld_cache.open_file(path, opts)``      dyld shared cache file
 - ``binary.open_file(path, opts)``          Mach-O (thin/fat) or ELF file
 - ``snapshot.open_file(path, opts)``        a ``symmap save`` JSON snapshot
+- ``vmmap_report.open_file(path, opts)``    a saved ``vmmap`` text report
 
 Process-name lookup is per platform: ``find_pids(name)`` in the live modules.
 """
@@ -71,6 +72,9 @@ def sniff_file(path: str) -> str:
         return "core" if head[12:16] == b"\x04\x00\x00\x00" else "binary"
     if head[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf") or head[:4] == b"\x7fELF":
         return "binary"
+    from ..formats.vmmap_text import looks_like_vmmap
+    if looks_like_vmmap(head):
+        return "vmmap"
     stripped = head.lstrip()
     if stripped.startswith(b"{"):
         if b'"schema"' in head and b'"symmap' in head:
@@ -79,11 +83,11 @@ def sniff_file(path: str) -> str:
     if (b"Incident Identifier:" in head or b"Process:" in head or b"Exception Type" in head
             or b"Binary Images" in head):
         return "crash"
-    raise BadTarget(f"{path}: not a process, Mach-O, ELF, dyld cache, core, crash report or snapshot")
+    raise BadTarget(f"{path}: not a Mach-O, ELF, dyld cache, core, crash report, vmmap report or snapshot")
 
 
 _FILE_SOURCES = {"cache": "dyld_cache", "core": "macho_core", "binary": "binary",
-                 "crash": "crash_report", "snapshot": "snapshot"}
+                 "crash": "crash_report", "snapshot": "snapshot", "vmmap": "vmmap_report"}
 
 
 def open_file(path: str, opts: OpenOptions | None = None, kind: str | None = None) -> Target:
