@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+from bisect import bisect_right
 from datetime import datetime
 
 from ..errors import AccessDenied, NoSuchProcess, ProcessVanished
@@ -405,6 +406,54 @@ def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page
     return images
 
 
+MAX_THREADS = 65536
+
+
+def _label_thread_stacks(proc: _Proc, regions: list[Region], notes: list[str]) -> None:
+    """Name each thread's stack like vmmap's ``Stack … thread N``, and the guard
+    page below it ``STACK GUARD … stack guard for thread N``.
+
+    The stack pointer of a thread blocked in a system call is the second-last
+    field of /proc/PID/task/TID/syscall (fs/proc/base.c proc_pid_syscall;
+    "running" otherwise).  Reading it needs ptrace access, like /proc/PID/mem.
+    """
+    try:
+        tids = sorted(int(t) for t in os.listdir(f"{proc.dir}/task")[:MAX_THREADS] if t.isdigit())
+    except OSError:
+        return
+    starts = [r.start for r in regions]
+    denied = 0
+    for tid in tids:
+        try:
+            with open(f"{proc.dir}/task/{tid}/syscall", "rb") as f:
+                fields = f.read(512).split()
+        except PermissionError:
+            denied += 1
+            continue
+        except OSError:
+            continue                        # thread exited meanwhile
+        if len(fields) < 3 or fields[0] == b"running":
+            continue
+        try:
+            sp = int(fields[-2], 16)
+        except ValueError:
+            continue
+        i = bisect_right(starts, sp) - 1
+        if i < 0 or not regions[i].start <= sp < regions[i].end:
+            continue
+        r = regions[i]
+        if r.kind not in ("anon", "stack") or r.detail is not None:
+            continue
+        r.kind = "stack"
+        r.detail = f"thread {tid}" + (" (main)" if tid == proc.pid else "")
+        if i > 0:
+            g = regions[i - 1]
+            if g.end == r.start and g.prot == 0 and g.kind == "guard" and g.detail is None:
+                g.type, g.detail = "STACK GUARD", f"stack guard for thread {tid}"
+    if denied:
+        notes.append("thread stacks unnamed: /proc/PID/task/*/syscall needs ptrace access")
+
+
 def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
     try:
         return ProcMemory(os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC))
@@ -450,6 +499,7 @@ def open_pid(pid: int, opts) -> Target:
         notes.append("kernel thread: no user address space")
     else:
         memory = _open_mem(proc, notes)
+        _label_thread_stacks(proc, regions, notes)
 
     uts = os.uname()
     parent = None

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid as uuidlib
 from pathlib import Path
 
@@ -503,3 +504,35 @@ def test_max_prot_comes_from_smaps_vmflags():
     no_flags = "\n".join(ln for ln in text.splitlines() if not ln.startswith("VmFlags")) + "\n"
     regions, _ = parse_maps(no_flags, True)
     assert [r.max_prot for r in regions] == [None, None]
+
+
+def test_thread_stacks_are_named_like_vmmap():
+    """Each thread blocked in a syscall names its stack ("Stack … thread TID")
+    and the guard page glibc puts below it ("STACK GUARD … stack guard for thread TID")."""
+    code = ("import threading, time, os, sys\n"
+            "ts = [threading.Thread(target=time.sleep, args=(30,), daemon=True) for _ in range(2)]\n"
+            "[t.start() for t in ts]\n"
+            "time.sleep(0.2)\n"
+            "print(' '.join(str(t.native_id) for t in ts), flush=True)\n"
+            "time.sleep(30)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        tids = [int(x) for x in p.stdout.readline().split()]
+        time.sleep(0.2)                 # let both threads enter their sleep syscall
+        from symmap.annotate import annotate
+        from symmap.sources.linux_procfs import open_pid
+        t = annotate(open_pid(p.pid, OpenOptions()))
+        try:
+            rows = {r.detail: r for r in t.regions}
+            for tid in tids:
+                st = rows[f"thread {tid}"]
+                assert st.type == "Stack" and st.prot == PROT_READ | PROT_WRITE and st.kind == "stack"
+                guard = rows[f"stack guard for thread {tid}"]
+                assert guard.type == "STACK GUARD" and guard.prot == 0 and guard.end == st.start
+            main = rows[f"thread {p.pid} (main)"]
+            assert main.type == "Stack"
+        finally:
+            t.close()
+    finally:
+        p.kill()
+        p.wait()
