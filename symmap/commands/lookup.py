@@ -272,11 +272,11 @@ def command(target, addresses, as_json, brief, **kw):
     """Name the region, image, segment, section and symbol of each ADDRESS.
 
     TARGET is a PID, a process name or a file (Mach-O, ELF, dyld cache, core,
-    crash report, snapshot).  ADDRESS is 0x-hex or decimal; give many, or
+    crash report, vmmap report, snapshot).  ADDRESS is 0x-hex or decimal; give many, or
     `-` to read one per line from stdin.  Prints the unslid address (what
     atos and llvm-symbolizer want) and the file offset in the image.
-    --brief prints one line per address instead (``?? `` where no symbol
-    is known, ``not mapped`` outside every region).  Exit status 1 when
+    --brief prints one line per address instead ("??" where no symbol
+    is known, "not mapped" outside every region).  Exit status 1 when
     any address is not mapped.
     """
     if brief and as_json:
