@@ -32,7 +32,8 @@ def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw)
     """Map TARGET's memory: every region with its owning image and segment.
 
     TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared
-    cache, Mach-O core, .ips/.crash report, symmap snapshot). Without
+    cache, Mach-O core, .ips/.crash report, saved vmmap report, symmap
+    snapshot), or - for such a file on stdin. Without
     TARGET, symmap maps its own process.
     """
     opts = open_options(symbolicate=symbolicate, **kw)
