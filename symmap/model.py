@@ -138,6 +138,10 @@ class Region:
     detail: str | None = None
     image: str | None = None
     segment: str | None = None
+    # Not serialized: per-page VM_PAGE_QUERY_PAGE_* dispositions (macOS live source, shared
+    # region only), one int per ``Target.page_size`` page from the page holding ``start``;
+    # lets symmap.annotate.shared_cache give sub-page rows exact counts.
+    pages: Any = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> int:

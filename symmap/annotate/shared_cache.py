@@ -7,23 +7,35 @@ commands, so rows have sub-page edges such as ``__DATA_CONST
 row, and ``unused ...`` rows for bytes no loaded image owns
 (reference/vmmap-format.md section 6, fixtures/vmmap/01.txt).
 
-Which gaps become rows: vmmap shows them only on dirty pages.  We cannot
-see dirtiness per page, so a gap row is emitted when the region is
-writable and not known to be clean (dirty != 0), and always for a cache
-file target (there every byte is "in" the target).  Other gaps are left
-out, as vmmap leaves out clean unused library text.
+Which gaps become rows: vmmap shows them only on dirty pages, with the
+detail ``on dirty page  unused <path>`` (two spaces; fixtures/vmmap/01.txt).
+When the source gave per-page dispositions (``Region.pages``: the macOS live
+source, via mach_vm_page_range_query) a gap is cut at page boundaries and
+only its parts on dirty pages -- DIRTY, or PAGED_OUT: a compressed page was
+dirty, and vmmap counts those (01.txt rows like ``[ 4 0K 0K 4]``) -- become
+rows; every split piece then gets exact RSDNT/DIRTY/SWAP: the bytes of the
+piece on present / dirty / paged-out pages (01.txt ``[ 632 144 0K 488]``).
+Without per-page data a gap row is emitted when the region is writable and
+not known to be clean (dirty != 0), and always for a cache file target
+(there every byte is "in" the target); other gaps are left out, as vmmap
+leaves out clean unused library text, and pieces of a partly resident or
+dirty region get unknown (None) counts.
 """
 from __future__ import annotations
 
 import bisect
 from dataclasses import replace
 
+from ..darwin.consts import (VM_PAGE_QUERY_PAGE_DIRTY, VM_PAGE_QUERY_PAGE_PAGED_OUT,
+                             VM_PAGE_QUERY_PAGE_PRESENT)
 from ..errors import SymmapError
 from ..model import PROT_WRITE, Region, Target
 
 __all__ = ["split_shared_region", "ensure_cache_reader", "LINKEDIT_DETAIL"]
 
 LINKEDIT_DETAIL = "dyld shared cache combined __LINKEDIT"
+DIRTY_PAGE_PREFIX = "on dirty page  "          # vmmap's wording, two spaces
+_DIRTY_PAGE = VM_PAGE_QUERY_PAGE_DIRTY | VM_PAGE_QUERY_PAGE_PAGED_OUT
 
 
 def ensure_cache_reader(target: Target) -> None:
@@ -115,28 +127,31 @@ def split_shared_region(target: Target) -> None:
     pieces = _pieces(target, slide)
     starts = [p[0] for p in pieces]
     all_gaps = target.kind == "cache"
+    page = target.page_size or 0
     out: list[Region] = []
     for r in target.regions:
         if not _overlaps_any(maps, r.start, r.end):
             out.append(r)
             continue
+        if not _has_pages(r, page):
+            r.pages = None         # stale or foreign: never index a mismatched list
         cur = r.start
         for ms, me, mname in maps:
             a, b = max(ms, r.start), min(me, r.end)
             if a >= b:
                 continue
             if cur < a:
-                out.append(_clip(r, cur, a))
+                out.append(_clip(r, cur, a, page))
             if mname == "__LINKEDIT":
-                row = _clip(r, a, b)
+                row = _clip(r, a, b, page)
                 row.type, row.detail, row.segment = "__LINKEDIT", LINKEDIT_DETAIL, "__LINKEDIT"
                 out.append(row)
             else:
                 show_gaps = all_gaps or (bool(r.prot & PROT_WRITE) and r.dirty != 0)
-                out.extend(_split(r, a, b, mname, pieces, starts, show_gaps))
+                out.extend(_split(r, a, b, mname, pieces, starts, show_gaps, page))
             cur = b
         if cur < r.end:
-            out.append(_clip(r, cur, r.end))
+            out.append(_clip(r, cur, r.end, page))
     target.regions = out
 
 
@@ -156,32 +171,103 @@ def _part(count: int | None, whole: int, part: int) -> int | None:
     return None
 
 
-def _clip(r: Region, a: int, b: int) -> Region:
-    """A copy of r over [a, b); usage counts survive only where they are exact."""
+def _has_pages(r: Region, page: int) -> bool:
+    """r.pages covers every page r touches (one disposition per ``page`` bytes)."""
+    if r.pages is None or page <= 0:
+        return False
+    first = r.start - r.start % page
+    return len(r.pages) == (r.end - first + page - 1) // page
+
+
+def _page_counts(r: Region, a: int, b: int, page: int) -> tuple[int, int, int]:
+    """Exact (resident, dirty, swapped) bytes of [a, b) from r's per-page dispositions:
+    each page contributes the bytes of [a, b) on it when present / dirty / paged out."""
+    base = r.start - r.start % page
+    i = (a - base) // page
+    p = base + i * page
+    res = dirty = swapped = 0
+    pages = r.pages
+    while p < b:
+        d = pages[i]
+        if d:
+            n = min(b, p + page) - max(a, p)
+            if d & VM_PAGE_QUERY_PAGE_PRESENT:
+                res += n
+            if d & VM_PAGE_QUERY_PAGE_DIRTY:
+                dirty += n
+            if d & VM_PAGE_QUERY_PAGE_PAGED_OUT:
+                swapped += n
+        i += 1
+        p += page
+    return res, dirty, swapped
+
+
+def _sub_pages(r: Region, a: int, b: int, page: int):
+    """The slice of r.pages covering [a, b), so a piece keeps exact per-page data."""
+    base = r.start - r.start % page
+    return r.pages[(a - base) // page:(b - 1 - base) // page + 1]
+
+
+def _clip(r: Region, a: int, b: int, page: int = 0) -> Region:
+    """A copy of r over [a, b); usage counts are exact with per-page data, else they
+    survive only where the region is all-or-nothing."""
     if a == r.start and b == r.end:
         return replace(r)
     off = None if r.offset is None else r.offset + (a - r.start)
+    if r.pages is not None and page > 0:
+        res, dirty, swapped = _page_counts(r, a, b, page)
+        return replace(r, start=a, end=b, resident=res, dirty=dirty, swapped=swapped,
+                       offset=off, pages=_sub_pages(r, a, b, page))
     whole, part = r.end - r.start, b - a
     return replace(r, start=a, end=b, resident=_part(r.resident, whole, part),
                    dirty=_part(r.dirty, whole, part), swapped=_part(r.swapped, whole, part), offset=off)
 
 
-def _split(r: Region, a: int, b: int, mname: str, pieces, starts, show_gaps: bool) -> list[Region]:
+def _dirty_runs(r: Region, x: int, y: int, page: int) -> list[tuple[int, int]]:
+    """The parts of [x, y) on r's dirty (or paged-out) pages, adjacent parts merged."""
+    base = r.start - r.start % page
+    i = (x - base) // page
+    p = base + i * page
+    runs: list[tuple[int, int]] = []
+    pages = r.pages
+    while p < y:
+        if pages[i] & _DIRTY_PAGE:
+            u, v = max(x, p), min(y, p + page)
+            if runs and runs[-1][1] == u:
+                runs[-1] = (runs[-1][0], v)
+            else:
+                runs.append((u, v))
+        i += 1
+        p += page
+    return runs
+
+
+def _split(r: Region, a: int, b: int, mname: str, pieces, starts, show_gaps: bool,
+           page: int = 0) -> list[Region]:
     rows: list[Region] = []
     i = max(0, bisect.bisect_right(starts, a) - 1)
     cur = a
     gap_name = mname
+    per_page = r.pages is not None and page > 0
+    prefix = DIRTY_PAGE_PREFIX if per_page else ""
 
     def gap(x: int, y: int, seg: str | None = None, path: str | None = None) -> None:
-        if x >= y or not show_gaps:
+        if x >= y:
             return
-        g = _clip(r, x, y)
+        if per_page:
+            for u, v in _dirty_runs(r, x, y, page):
+                gap_row(u, v, seg, path)
+        elif show_gaps:
+            gap_row(x, y, seg, path)
+
+    def gap_row(x: int, y: int, seg: str | None, path: str | None) -> None:
+        g = _clip(r, x, y, page)
         g.type = f"unused {seg or gap_name}"
-        g.detail = f"unused {path}" if path else f"unused system shared lib {gap_name}"
+        g.detail = prefix + (f"unused {path}" if path else f"unused system shared lib {gap_name}")
         g.segment = seg or gap_name
         # Coalesce adjacent padding (no image) into one row.
         if rows and path is None and rows[-1].end == x and rows[-1].detail == g.detail:
-            rows[-1] = _clip(r, rows[-1].start, y)
+            rows[-1] = _clip(r, rows[-1].start, y, page)
             rows[-1].type, rows[-1].detail, rows[-1].segment = g.type, g.detail, g.segment
             return
         rows.append(g)
@@ -194,7 +280,7 @@ def _split(r: Region, a: int, b: int, mname: str, pieces, starts, show_gaps: boo
             continue           # before the window, or overlapped by an earlier piece
         gap(cur, ps)
         if loaded:
-            row = _clip(r, ps, pe)
+            row = _clip(r, ps, pe, page)
             row.type, row.detail, row.image, row.segment = seg, path, path, seg
             rows.append(row)
         else:

@@ -19,8 +19,8 @@ from ctypes import (POINTER, Structure, byref, c_char, c_char_p, c_int, c_int32,
                     c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 
 from .consts import (KERN_SUCCESS, MAXPATHLEN, PROC_PIDPATHINFO_MAXSIZE, TASK_DYLD_INFO,
-                     TASK_DYLD_INFO_COUNT, VM_REGION_SUBMAP_INFO_COUNT_64, KernReturnError,
-                     PortRefused)
+                     TASK_DYLD_INFO_COUNT, TASK_VM_INFO, TASK_VM_INFO_REV3_COUNT,
+                     VM_REGION_SUBMAP_INFO_COUNT_64, KernReturnError, PortRefused)
 
 LIBSYSTEM = "/usr/lib/libSystem.B.dylib"
 mach_port_t = c_uint32
@@ -47,6 +47,35 @@ class TaskDyldInfo(Structure):
     _pack_ = 4
     _fields_ = [("all_image_info_addr", c_uint64), ("all_image_info_size", c_uint64),
                 ("all_image_info_format", c_int32)]
+
+
+class TaskVmInfo(Structure):
+    """struct task_vm_info, all revisions through rev7 (372 bytes, count 93; pack(4), so
+    rev5's 4-byte ``decompressions`` leaves the following int64s 4-aligned).
+    xnu osfmk/mach/task_info.h @xnu-11417.101.15."""
+    _pack_ = 4
+    _fields_ = [
+        ("virtual_size", c_uint64), ("region_count", c_int32), ("page_size", c_int32),
+        ("resident_size", c_uint64), ("resident_size_peak", c_uint64),
+        ("device", c_uint64), ("device_peak", c_uint64), ("internal", c_uint64),
+        ("internal_peak", c_uint64), ("external", c_uint64), ("external_peak", c_uint64),
+        ("reusable", c_uint64), ("reusable_peak", c_uint64),
+        ("purgeable_volatile_pmap", c_uint64), ("purgeable_volatile_resident", c_uint64),
+        ("purgeable_volatile_virtual", c_uint64), ("compressed", c_uint64),
+        ("compressed_peak", c_uint64), ("compressed_lifetime", c_uint64),
+        ("phys_footprint", c_uint64),                                   # rev1
+        ("min_address", c_uint64), ("max_address", c_uint64),            # rev2
+        ("ledger_phys_footprint_peak", c_int64),                         # rev3 (+20 ledgers)
+        ("ledger_rev3", c_int64 * 20),
+        ("limit_bytes_remaining", c_uint64),                             # rev4
+        ("decompressions", c_int32),                                     # rev5
+        ("ledger_swapins", c_int64),                                     # rev6
+        ("ledger_tag_neural_nofootprint_total", c_int64),                # rev7
+        ("ledger_tag_neural_nofootprint_peak", c_int64),
+    ]
+
+
+TASK_VM_INFO_SIZE = ctypes.sizeof(TaskVmInfo)
 
 
 class ProcRegionInfo(Structure):
@@ -190,6 +219,13 @@ def _declare(L: ctypes.CDLL) -> ctypes.CDLL:
           c_void_p, P(c_uint32))
     proto("mach_vm_read_overwrite", c_int, mach_port_t, c_uint64, c_uint64, c_uint64, P(c_uint64))
     proto("mach_vm_purgable_control", c_int, mach_port_t, c_uint64, c_int, P(c_int))
+    # mach/mach_vm.defs (macOS 10.13+, xnu-4570): mach_vm_page_range_query(vm_map_read_t
+    # target_map, mach_vm_offset_t address, mach_vm_size_t size, mach_vm_address_t
+    # dispositions /* an int array in OUR space, filled by copyout */, inout mach_vm_size_t
+    # dispositions_count).  vm_map_read_t since xnu-7195 (macOS 11), so a read port works.
+    if hasattr(L, "mach_vm_page_range_query"):
+        proto("mach_vm_page_range_query", c_int, mach_port_t, c_uint64, c_uint64, c_uint64,
+              P(c_uint64))
     proto("task_info", c_int, mach_port_t, c_uint32, c_void_p, P(c_uint32))
     proto("mach_port_deallocate", c_int, mach_port_t, mach_port_t)
     # mach/task.defs task_threads(task_inspect_t, out thread_act_array_t): the array is
@@ -275,6 +311,50 @@ def task_dyld_info(task: int) -> tuple[int, int, int | None]:
     _check("task_info(TASK_DYLD_INFO)", lib().task_info(task, TASK_DYLD_INFO, byref(info), byref(cnt)))
     fmt = info.all_image_info_format if cnt.value >= TASK_DYLD_INFO_COUNT else None
     return info.all_image_info_addr, info.all_image_info_size, fmt
+
+
+def task_vm_info(task: int) -> tuple[bytes, int]:
+    """TASK_VM_INFO asking for rev3 (phys_footprint + ledger_phys_footprint_peak; asking
+    for more than the kernel's TASK_VM_INFO_COUNT makes it log "possibly invalid
+    task_info_count").  Returns the raw struct bytes and the count the kernel filled."""
+    info = TaskVmInfo()
+    cnt = c_uint32(TASK_VM_INFO_REV3_COUNT)
+    _check("task_info(TASK_VM_INFO)", lib().task_info(task, TASK_VM_INFO, byref(info), byref(cnt)))
+    return bytes(info), min(cnt.value, TASK_VM_INFO_REV3_COUNT)
+
+
+# Bytes of address space per mach_vm_page_range_query call: bounds our buffer (one int per
+# 4 KiB page, the smallest page a Mac kernel uses, so the buffer always has room) and the
+# kernel's per-call allocation (it caps a call at MAX_PAGE_RANGE_QUERY = 1 GiB anyway).
+PAGE_QUERY_CHUNK = 64 << 20
+_MIN_PAGE = 4096
+
+
+def has_page_range_query() -> bool:
+    return hasattr(lib(), "mach_vm_page_range_query")
+
+
+def mach_vm_page_range_query(task: int, address: int, size: int) -> list[int]:
+    """Per-page VM_PAGE_QUERY_PAGE_* dispositions of [address, address+size), one int per
+    page of the kernel's effective page size (xnu vm_user.c mach_vm_page_range_query).
+
+    ``address``/``size`` should be page aligned: the kernel truncates the start and rounds
+    the end.  The kernel refuses (KERN_INVALID_ARGUMENT) when our page size differs from the
+    target's (vm_self_region_page_shift_safely), e.g. a 16 KiB arm64 caller and a 4 KiB
+    Rosetta target.  Unmapped pages come back as 0.  Raises KernReturnError."""
+    L = lib()
+    out: list[int] = []
+    cap = PAGE_QUERY_CHUNK // _MIN_PAGE
+    buf = (c_int * cap)()
+    a, end = address, address + size
+    while a < end:
+        n = min(PAGE_QUERY_CHUNK, end - a)
+        cnt = c_uint64(cap)
+        _check("mach_vm_page_range_query",
+               L.mach_vm_page_range_query(task, a, n, ctypes.addressof(buf), byref(cnt)))
+        out.extend(buf[:min(cnt.value, cap)])
+        a += n
+    return out
 
 
 def mach_port_deallocate(port: int) -> None:

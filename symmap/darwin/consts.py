@@ -49,6 +49,30 @@ TASK_DYLD_INFO = 17
 TASK_DYLD_INFO_COUNT = 5
 TASK_DYLD_ALL_IMAGE_INFO_32 = 0
 TASK_DYLD_ALL_IMAGE_INFO_64 = 1
+# TASK_VM_INFO (task_info.h @xnu-11417.101.15): struct task_vm_info grows by "revN" tails;
+# counts are in natural_t words.  REV1 adds phys_footprint, REV3 ledger_phys_footprint_peak
+# (REV3 since xnu-6153 = macOS 10.15).  The flavor converts the port with
+# convert_port_to_task_name (kern/task.c task_info_from_user), so a read port is enough.
+TASK_VM_INFO = 22
+TASK_VM_INFO_REV0_COUNT = 36
+TASK_VM_INFO_REV1_COUNT = 38
+TASK_VM_INFO_REV2_COUNT = 42
+TASK_VM_INFO_REV3_COUNT = 84
+TASK_VM_INFO_REV7_COUNT = 93
+# vm_statistics.h VM_PAGE_QUERY_PAGE_* (same values @xnu-4570.1.46 .. xnu-11417.101.15; REUSABLE
+# added by xnu-6153): the per-page disposition bits mach_vm_page_range_query returns.
+VM_PAGE_QUERY_PAGE_PRESENT = 0x1
+VM_PAGE_QUERY_PAGE_FICTITIOUS = 0x2
+VM_PAGE_QUERY_PAGE_REF = 0x4
+VM_PAGE_QUERY_PAGE_DIRTY = 0x8
+VM_PAGE_QUERY_PAGE_PAGED_OUT = 0x10
+VM_PAGE_QUERY_PAGE_COPIED = 0x20
+VM_PAGE_QUERY_PAGE_SPECULATIVE = 0x40
+VM_PAGE_QUERY_PAGE_EXTERNAL = 0x80
+VM_PAGE_QUERY_PAGE_CS_VALIDATED = 0x100
+VM_PAGE_QUERY_PAGE_CS_TAINTED = 0x200
+VM_PAGE_QUERY_PAGE_CS_NX = 0x400
+VM_PAGE_QUERY_PAGE_REUSABLE = 0x800
 
 # proc_info.h
 PROC_ALL_PIDS = 1

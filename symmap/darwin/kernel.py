@@ -17,6 +17,11 @@ Contract (both implementations):
   the raw (possibly PAC-signed) stack pointer of each thread, in task_threads order,
   ``None`` for a thread whose state could not be read (it exited meanwhile) so list
   index == vmmap's thread number; task_threads failing raises ``KernReturnError``.
+- ``Task.page_dispositions(addr, size)`` = mach_vm_page_range_query over a page-aligned
+  range: one VM_PAGE_QUERY_PAGE_* int per page of the effective page size, or None when
+  the call is missing (before macOS 10.13), refused (page-size mismatch with the target)
+  or failed.  Optional: callers use ``getattr(task, "page_dispositions", None)``.
+- ``Task.vm_info()`` = task_info(TASK_VM_INFO) -> ``VmInfo`` or None when refused.
 - ``Kernel.proc_region(pid, addr, with_path)`` = proc_pidinfo(PROC_PIDREGIONINFO /
   PROC_PIDREGIONPATHINFO): the top-level region containing ``addr`` or the next
   one, None past the end; raises OSError (errno) when refused / pid gone.
@@ -29,13 +34,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .consts import (ARM64_SP_INDEX, ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUNT,
-                     KERN_FAILURE, PROC_PIDREGIONINFO, PROC_PIDREGIONPATHINFO,
+                     KERN_FAILURE, TASK_VM_INFO_REV0_COUNT, TASK_VM_INFO_REV1_COUNT,
+                     TASK_VM_INFO_REV3_COUNT, PROC_PIDREGIONINFO, PROC_PIDREGIONPATHINFO,
                      PROC_PIDTBSDINFO, PROC_REGION_SUBMAP, X86_64_SP_INDEX,
                      KernReturnError, PortRefused, x86_THREAD_STATE64,
                      x86_THREAD_STATE64_COUNT)
 
 __all__ = ["RegionInfo", "ProcRegion", "BsdInfo", "Task", "Kernel", "LibSystemKernel",
-           "LibSystemTask", "region_info_from_struct", "proc_region_from_struct",
+           "LibSystemTask", "VmInfo", "region_info_from_struct", "proc_region_from_struct",
+           "vm_info_from_raw",
            "THREAD_FLAVORS", "sp_from_state"]
 
 
@@ -105,6 +112,27 @@ class BsdInfo:
     flags: int = 0
 
 
+@dataclass(slots=True)
+class VmInfo:
+    """The task_vm_info fields symmap reports; None where the kernel's revision lacks them."""
+
+    page_size: int | None
+    phys_footprint: int | None          # vmmap "Physical footprint:"
+    phys_footprint_peak: int | None     # vmmap "Physical footprint (peak):"
+
+
+def vm_info_from_raw(raw: bytes, count: int) -> VmInfo | None:
+    """Decode task_info(TASK_VM_INFO) output: ``count`` natural_t words were filled."""
+    from ._mach import TASK_VM_INFO_SIZE, TaskVmInfo
+    if count < TASK_VM_INFO_REV0_COUNT or len(raw) < count * 4:
+        return None
+    s = TaskVmInfo.from_buffer_copy(raw[:TASK_VM_INFO_SIZE].ljust(TASK_VM_INFO_SIZE, b"\0"))
+    peak = s.ledger_phys_footprint_peak if count >= TASK_VM_INFO_REV3_COUNT else None
+    return VmInfo(s.page_size if s.page_size > 0 else None,
+                  s.phys_footprint if count >= TASK_VM_INFO_REV1_COUNT else None,
+                  peak if peak is None or peak >= 0 else None)
+
+
 class Task(Protocol):
     pid: int
 
@@ -113,6 +141,8 @@ class Task(Protocol):
     def dyld_info(self) -> tuple[int, int, int | None]: ...
     def purgeable_state(self, address: int) -> int | None: ...
     def thread_stack_pointers(self) -> list[int | None]: ...
+    def page_dispositions(self, address: int, size: int) -> list[int] | None: ...
+    def vm_info(self) -> VmInfo | None: ...
     def close(self) -> None: ...
 
 
@@ -194,6 +224,23 @@ class LibSystemTask:
             return _mach.mach_vm_purgable_control_get(self.port, address)
         except KernReturnError:
             return None
+
+    def page_dispositions(self, address: int, size: int) -> list[int] | None:
+        from . import _mach
+        if not _mach.has_page_range_query():
+            return None
+        try:
+            return _mach.mach_vm_page_range_query(self.port, address, size)
+        except KernReturnError:
+            return None
+
+    def vm_info(self) -> VmInfo | None:
+        from . import _mach
+        try:
+            raw, count = _mach.task_vm_info(self.port)
+        except KernReturnError:
+            return None
+        return vm_info_from_raw(raw, count)
 
     def thread_stack_pointers(self) -> list[int | None]:
         from . import _mach

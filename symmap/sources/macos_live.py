@@ -214,6 +214,52 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
                                          size=_shared_region_size(t, state.cache_base))
             if state.detached:
                 t.notes.append("process uses a private dyld shared cache (detached from the shared region)")
+    _footprint(t, kernel, task, pid)
+    _shared_region_pages(t, kernel, task, pid, host_page)
+
+
+def _footprint(t: Target, kernel, task, pid: int) -> None:
+    """vmmap's "Physical footprint:" / "(peak):" = task_vm_info phys_footprint /
+    ledger_phys_footprint_peak (TASK_VM_INFO; a read port is enough)."""
+    query = getattr(task, "vm_info", None)
+    if query is None:
+        return
+    info = query()
+    if info is None:
+        if not kernel.pid_exists(pid):
+            raise _Vanished()
+        return
+    if info.phys_footprint is not None:
+        t.info["footprint"] = info.phys_footprint
+        if info.phys_footprint_peak is not None:
+            t.info["footprint_peak"] = info.phys_footprint_peak
+
+
+def _shared_region_pages(t: Target, kernel, task, pid: int, host_page: int) -> None:
+    """Per-page dispositions of the regions in the shared region, kept on ``Region.pages``
+    (not serialized), so the annotator can give the cache's sub-page rows exact counts
+    and show ``unused`` rows only on dirty pages, as vmmap does.  The kernel answers in
+    the caller's page size and refuses when it differs from the target's (xnu vm_map.c
+    vm_self_region_page_shift_safely), so a Rosetta target under a 16 KiB host gets
+    none and the annotator keeps its region-total behaviour."""
+    sc = t.shared_cache
+    query = getattr(task, "page_dispositions", None)
+    page = t.page_size
+    if sc is None or not sc.base or not sc.size or query is None or page != host_page:
+        return
+    lo, hi = sc.base, sc.base + sc.size
+    for r in t.regions:
+        if r.end <= lo or r.start >= hi or r.end <= r.start:
+            continue
+        a = r.start - r.start % page
+        b = -(-r.end // page) * page
+        d = query(a, b - a)
+        if d is None:
+            if not kernel.pid_exists(pid):
+                raise _Vanished()
+            return                   # refused: likely for every region, stop asking
+        if len(d) == (b - a) // page:
+            r.pages = d
 
 
 def _name_thread_stacks(t: Target, kernel, task, pid: int, mask: int) -> None:

@@ -48,6 +48,16 @@ API (all addresses absolute; sizes in bytes):
   state cannot be read (it exited between task_threads and thread_get_state).
   ``thread_stack_pointers()`` costs one call for task_threads plus one per thread, like
   the real LibSystemTask, and a per-thread failure (death included) yields None.
+- ``map(..., pages=[...])``: explicit per-page VM_PAGE_QUERY_PAGE_* dispositions (one per
+  ``page_size`` page from the page holding addr); resident/dirty/swapped are then derived
+  from them.  Without it, ``page_dispositions`` derives pages from the byte counts: dirty
+  pages first (PRESENT|REF|DIRTY), then the rest of the resident ones (PRESENT|REF), then
+  swapped ones (PAGED_OUT), then absent (0).
+- ``page_dispositions(addr, size)`` mimics mach_vm_page_range_query (one call; None when
+  ``refuse_page_query()`` was called or the host and target page sizes differ, as the
+  kernel refuses then).  ``set_vm_info(phys_footprint, peak=None, count=84)`` makes
+  ``vm_info()`` answer TASK_VM_INFO from a real struct task_vm_info of ``count`` words
+  (default: None, as if refused).
 - ``add_footprint_region(size)``: the fake tag-0xFFFFFFFF region vmmap's footprint mode adds.
 - ``die_after(n_calls)``: after n more kernel/task calls the process is gone (calls raise
   ``KernReturnError(MACH_SEND_INVALID_DEST)``, proc_pidinfo ESRCH, pid_exists False).
@@ -67,9 +77,11 @@ from dataclasses import dataclass, field
 from symmap.darwin import _mach
 from symmap.darwin.consts import (FOOTPRINT_TAG, KERN_FAILURE, KERN_INVALID_ADDRESS,
                                   KERN_PROTECTION_FAILURE, MACH_SEND_INVALID_DEST,
-                                  PROC_REGION_SUBMAP, SM_COW, SM_PRIVATE,
-                                  SM_TRUESHARED, KernReturnError, PortRefused)
-from symmap.darwin.kernel import BsdInfo, ProcRegion, RegionInfo
+                                  PROC_REGION_SUBMAP, SM_COW, SM_PRIVATE, SM_TRUESHARED,
+                                  TASK_VM_INFO_REV3_COUNT, VM_PAGE_QUERY_PAGE_DIRTY,
+                                  VM_PAGE_QUERY_PAGE_PAGED_OUT, VM_PAGE_QUERY_PAGE_PRESENT,
+                                  VM_PAGE_QUERY_PAGE_REF, KernReturnError, PortRefused)
+from symmap.darwin.kernel import BsdInfo, ProcRegion, RegionInfo, VmInfo, vm_info_from_raw
 from symmap.formats.macho import parse_macho
 
 __all__ = ["SimulatedTask", "SimRegion"]
@@ -104,6 +116,7 @@ class SimRegion:
     purgeable: int | None = None
     external_pager: int = 0
     is_submap: bool = False
+    pages: list[int] | None = None
     children: list["SimRegion"] = field(default_factory=list)
     parent: "SimRegion | None" = None
 
@@ -148,6 +161,8 @@ class SimulatedTask:
         self.call_log: list[str] = []
         self.other_pids: dict[int, tuple[str, str]] = {}
         self.closed = False
+        self.page_query_refused = False
+        self._vm_info: tuple[bytes, int] | None = None
 
     # --- building the address space ---------------------------------------------------
 
@@ -160,7 +175,7 @@ class SimulatedTask:
             submap_of: SimRegion | None = None, readable: bool = True,
             resident: int | None = None, dirty: int | None = None, swapped: int | None = None,
             purgeable: int | None = None, external_pager: int | None = None,
-            exact_size: bool = False) -> SimRegion:
+            exact_size: bool = False, pages: list[int] | None = None) -> SimRegion:
         share_mode = _sm(share_mode)
         if isinstance(data_or_size, int):
             size, data = data_or_size, None
@@ -176,8 +191,33 @@ class SimulatedTask:
         r = SimRegion(addr, addr + size, prot, max_prot, tag, share_mode, path, offset, data,
                       readable, resident, dirty or 0, swapped or 0, purgeable,
                       int(path is not None) if external_pager is None else external_pager)
+        if pages is not None:
+            n = self._npages(r)
+            if len(pages) != n:
+                raise ValueError(f"pages: {len(pages)} given, the mapping has {n}")
+            r.pages = list(pages)
+            p = self.page_size
+            r.resident = p * sum(1 for d in pages if d & VM_PAGE_QUERY_PAGE_PRESENT)
+            r.dirty = p * sum(1 for d in pages if d & VM_PAGE_QUERY_PAGE_DIRTY)
+            r.swapped = p * sum(1 for d in pages if d & VM_PAGE_QUERY_PAGE_PAGED_OUT)
         self._insert(r, submap_of)
         return r
+
+    def _npages(self, r: SimRegion) -> int:
+        p = self.page_size
+        return (self._round(r.end) - (r.start - r.start % p)) // p
+
+    def _pages_of(self, r: SimRegion) -> list[int]:
+        """r's dispositions: explicit, or derived from its byte counts (see module doc)."""
+        if r.pages is None:
+            p, n = self.page_size, self._npages(r)
+            dirty = min(r.dirty // p, n)
+            res = max(dirty, min(self._resident(r) // p, n))
+            swapped = min(r.swapped // p, n - res)
+            present = VM_PAGE_QUERY_PAGE_PRESENT | VM_PAGE_QUERY_PAGE_REF
+            r.pages = ([present | VM_PAGE_QUERY_PAGE_DIRTY] * dirty + [present] * (res - dirty)
+                       + [VM_PAGE_QUERY_PAGE_PAGED_OUT] * swapped + [0] * (n - res - swapped))
+        return r.pages
 
     def map_submap(self, addr: int, size: int, *, tag: int = 32, share_mode: int = SM_TRUESHARED,
                    prot: int = 5, max_prot: int = 5, submap_of: SimRegion | None = None) -> SimRegion:
@@ -339,6 +379,17 @@ class SimulatedTask:
 
     def die_after(self, n_calls: int) -> None:
         self._die_in = n_calls
+
+    def refuse_page_query(self) -> None:
+        self.page_query_refused = True
+
+    def set_vm_info(self, phys_footprint: int, peak: int | None = None,
+                    count: int = TASK_VM_INFO_REV3_COUNT, page_size: int | None = None) -> None:
+        s = _mach.TaskVmInfo()
+        s.page_size = page_size or self.page_size
+        s.phys_footprint = phys_footprint
+        s.ledger_phys_footprint_peak = phys_footprint if peak is None else peak
+        self._vm_info = (bytes(s)[:count * 4], count)
 
     def refuse_port(self, kr: int = KERN_FAILURE, procinfo_errno: int | None = None) -> None:
         self.refused = kr
@@ -507,6 +558,35 @@ class SimulatedTask:
                 sp = None           # LibSystemTask skips a thread whose state fails
             out.append(sp)
         return out
+
+    def page_dispositions(self, address: int, size: int) -> list[int] | None:
+        try:
+            self._tick("mach_vm_page_range_query")
+        except KernReturnError:
+            return None                 # LibSystemTask turns every failure into None
+        if self.page_query_refused or self._host_page_size != self.page_size:
+            return None                 # kernel: KERN_INVALID_ARGUMENT on page-size mismatch
+        p = self.page_size
+        a = address - address % p
+        end = self._round(address + size)
+        out = []
+        while a < end:
+            r = self._leaf_at(a)
+            if r is None:
+                out.append(0)
+            else:
+                out.append(self._pages_of(r)[(a - (r.start - r.start % p)) // p])
+            a += p
+        return out
+
+    def vm_info(self) -> VmInfo | None:
+        try:
+            self._tick("task_info")
+        except KernReturnError:
+            return None
+        if self._vm_info is None:
+            return None
+        return vm_info_from_raw(*self._vm_info)
 
     def close(self) -> None:
         self.closed = True
