@@ -193,7 +193,7 @@ def _check_info(v: Any, where: str) -> Any:
 
 # info keys the renderers format as numbers (render/text.py _header): a wrong
 # type there would be a TypeError at render time, so reject it at load time.
-_INFO_INTS = ("load_address", "footprint")
+_INFO_INTS = ("load_address", "footprint", "footprint_peak")
 
 
 def _check_known_info(info: dict[str, Any]) -> None:
