@@ -95,6 +95,13 @@ MAX_MAPPING_OFFSET = 1024
 MAX_MAPPINGS = 20
 # Real caches have ~60 sub-caches at most; a bigger count is garbage.
 MAX_SUBCACHES = 256
+# Real caches hold ~4,000 dylibs (iOS/macOS 26).  In target memory the only
+# other bound on a table is a mapping size from the same untrusted header,
+# so counts above this are refused (image table) or clamped (text table)
+# rather than turned into one read request of count * 32 bytes.
+MAX_IMAGES = 1 << 16
+# One path-blob read (all image paths): real ones are a few hundred KiB.
+MAX_PATH_BLOB = 4 << 20
 DYNAMIC_DATA_SIZE = 0x4000
 PATH_MAX = 1024
 
@@ -611,6 +618,8 @@ class DyldCache:
             off, count = f.get("imagesOffsetOld"), f.get("imagesCountOld")
         if not count:
             return []
+        if count > MAX_IMAGES:
+            raise CorruptInput(WHAT, f"imagesCount {count} is implausible", label)
         n = bounded_count(count, _IMAGE.size, src.size - off if off < src.size else 0)
         if n < count:
             raise CorruptInput(WHAT, f"image table ({count} entries at {off:#x}) runs past the data", label)
@@ -640,7 +649,7 @@ class DyldCache:
             return None, 0
         lo, hi = min(offs), max(offs) + PATH_MAX
         hi = min(hi, src.size)
-        if lo >= src.size or hi - lo > 64 << 20:
+        if lo >= src.size or hi - lo > MAX_PATH_BLOB:
             return None, 0
         try:
             return bytes(src.read(lo, hi - lo)), lo
@@ -653,6 +662,7 @@ class DyldCache:
         if not (f.header_size > 0x88 and count):
             return {}
         off = f.get("imagesTextOffset")
+        count = min(count, MAX_IMAGES)
         n = bounded_count(count, _TEXT_INFO.size, f.src.size - off if off < f.src.size else 0)
         if not n:
             return {}

@@ -145,3 +145,35 @@ def test_fuzzed_fixture_bounded():
     t0 = time.monotonic()
     _try(str(p))
     assert time.monotonic() - t0 < 1.0
+
+
+def test_memory_cache_never_asks_for_huge_reads():
+    """In target memory the only bound on a table is the mapping size read
+    from the same untrusted header: a huge imagesCount/imagesTextCount with
+    a huge mapping 0 must not turn into a read request of that size."""
+    data = bytearray(MAIN.read_bytes())
+    hs = int.from_bytes(data[0x10:0x14], "little")
+    slide_tab = int.from_bytes(data[0x138:0x13C], "little")
+    for size_off in (hs + 8, slide_tab + 8):              # mapping 0 size, both tables
+        data[size_off:size_off + 8] = (1 << 40).to_bytes(8, "little")
+    base = 0x180000000 + 0x8000
+    asked = []
+
+    def read(addr, size):
+        asked.append(size)
+        off = addr - base
+        if off < 0 or off >= len(data) or size < 0:
+            return b""
+        return bytes(data[off:off + size])
+
+    for field, width in ((0x1C4, 4), (0x90, 8)):          # imagesCount, imagesTextCount
+        saved = bytes(data[field:field + width])
+        data[field:field + width] = b"\xff" * width
+        asked.clear()
+        try:
+            c = DyldCache.from_memory(read, base)
+            _exercise(c)
+        except SymmapError:
+            pass
+        data[field:field + width] = saved
+        assert max(asked) <= 4 << 20, (hex(field), hex(max(asked)))
