@@ -18,17 +18,29 @@ from typing import Iterable
 
 __all__ = ["CACHE_DIRS", "candidate_files", "file_uuid", "locate_cache_file", "find_cache_for"]
 
-# Known cache directories, newest first (dyld ProcessAtlas.cpp
-# forEachInstalledCacheWithSystemPath; dyld_cache_format.h history).
+# Known cache directories, in dyld's own search order (ProcessAtlas.cpp
+# forEachInstalledCacheWithSystemPath @dyld-1378: OS cryptex, staged
+# "Incoming" cryptex, DriverKit and ExclaveKit, then the pre-cryptex
+# directories), plus /private/var/db/dyld (macOS <= 10.15, dyld-750).
 CACHE_DIRS = (
     "/System/Volumes/Preboot/Cryptexes/OS/System/Library/dyld",
-    "/System/Cryptexes/OS/System/Library/dyld",
+    "/System/Volumes/Preboot/Cryptexes/OS/System/DriverKit/System/Library/dyld",
     "/private/preboot/Cryptexes/OS/System/Library/Caches/com.apple.dyld",
-    "/System/Library/dyld",
-    "/private/var/db/dyld",
+    "/private/preboot/Cryptexes/OS/System/DriverKit/System/Library/dyld",
+    "/System/Cryptexes/OS/System/Library/Caches/com.apple.dyld",
+    "/System/Cryptexes/OS/System/Library/dyld",
+    "/System/Cryptexes/ExclaveOS/System/ExclaveKit/System/Library/dyld",
+    "/System/Volumes/Preboot/Cryptexes/Incoming/OS/System/Library/dyld",
+    "/System/Volumes/Preboot/Cryptexes/Incoming/OS/System/DriverKit/System/Library/dyld",
+    "/private/preboot/Cryptexes/Incoming/OS/System/Library/Caches/com.apple.dyld",
+    "/private/preboot/Cryptexes/Incoming/OS/System/DriverKit/System/Library/dyld",
+    "/System/Cryptexes/Incoming/OS/System/Library/Caches/com.apple.dyld",
+    "/System/Cryptexes/Incoming/OS/System/Library/dyld",
     "/System/Library/Caches/com.apple.dyld",
     "/System/DriverKit/System/Library/dyld",
     "/System/ExclaveKit/System/Library/dyld",
+    "/System/Library/dyld",
+    "/private/var/db/dyld",
 )
 
 _COMPANION_SUFFIXES = (".symbols", ".map", ".atlas", ".dylddata", ".dyldlinkedit", ".dyldreadonly")

@@ -144,3 +144,19 @@ def test_locate_ignores_unreadable_dirs(tmp_path):
     assert locate_cache_file("00" * 16, root=str(tmp_path)) is None
     shutil.rmtree(tmp_path)
     assert candidate_files(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("cache_dir", [
+    # ProcessAtlas.cpp@dyld-1378 forEachInstalledCacheWithSystemPath: staged
+    # (Incoming) OS cryptex, DriverKit in the cryptex, ExclaveKit cryptex.
+    "System/Volumes/Preboot/Cryptexes/Incoming/OS/System/Library/dyld",
+    "System/Volumes/Preboot/Cryptexes/OS/System/DriverKit/System/Library/dyld",
+    "System/Cryptexes/ExclaveOS/System/ExclaveKit/System/Library/dyld",
+])
+def test_locate_searches_every_directory_dyld_knows(tmp_path, cache_dir):
+    d = tmp_path / cache_dir
+    d.mkdir(parents=True)
+    main = copy_committed(d)
+    with open_cache(str(MAIN)) as c:
+        uuid = c.uuid
+    assert locate_cache_file(uuid, arch="arm64", root=str(tmp_path)) == str(main)
