@@ -40,6 +40,8 @@ from .consts import (ARM64_SP_INDEX, ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUN
                      KernReturnError, PortRefused, x86_THREAD_STATE64,
                      x86_THREAD_STATE64_COUNT)
 
+PID_MAX = 99999
+
 __all__ = ["RegionInfo", "ProcRegion", "BsdInfo", "Task", "Kernel", "LibSystemKernel",
            "LibSystemTask", "VmInfo", "region_info_from_struct", "proc_region_from_struct",
            "vm_info_from_raw",
@@ -322,6 +324,13 @@ class LibSystemKernel:
         return LibSystemTask(pid, result[0], False)
 
     def pid_exists(self, pid: int) -> bool:
+        # xnu never hands out a pid above PID_MAX (bsd/sys/proc_internal.h @xnu-11417.101.15),
+        # and os.kill would raise OverflowError past a C int, or probe a process *group*
+        # for pid <= 0 (kill(2)); pid 0 is the kernel task, which always exists.
+        if not 0 <= pid <= PID_MAX:
+            return False
+        if pid == 0:
+            return True
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

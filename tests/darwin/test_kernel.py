@@ -75,3 +75,16 @@ def test_proc_region_path_extraction(monkeypatch):
     monkeypatch.setattr(_mach, "proc_pidinfo", fake)
     pr = LibSystemKernel().proc_region(1, 0x1800, True)
     assert (pr.address, pr.size, pr.path) == (0x1000, 0x3000, "/bin/ls")
+
+
+@pytest.mark.parametrize("pid", [1 << 40, 99999999999, 100000, -1, -(1 << 40)])
+def test_pid_exists_out_of_range_is_false_not_overflow(pid):
+    # `symmap 99999999999` reached os.kill(pid, 0) -> OverflowError (a traceback), and a
+    # negative pid would have probed a process group.
+    assert LibSystemKernel().pid_exists(pid) is False
+
+
+def test_pid_exists_kernel_and_self():
+    import os
+    k = LibSystemKernel()
+    assert k.pid_exists(0) is True and k.pid_exists(os.getpid()) is True
