@@ -217,3 +217,44 @@ def test_rebuild_from_c_when_clang_present(tmp_path):
         for i in range(3):
             assert [n for _a, n in fresh.symbols_for(i)] == [n for _a, n in ref.symbols_for(i)]
         assert [m.name for m in fresh.mappings] == [m.name for m in ref.mappings]
+
+
+def test_macos26_kind_suffixes_from_file_and_memory(tmp_path):
+    """dyld-1376.6+ names macOS arm64 data/linkedit sub-caches ".NN.dylddata" /
+    ".NN.dyldlinkedit" (cache_builder/SubCache.cpp setSuffix): the reader must
+    take the name from the entry's fileSuffix, never build ".NN" itself."""
+    built = build(tmp_path / "dyld_shared_cache_arm64e", suffixes=(".01.dylddata", ".02.dyldlinkedit"))
+    assert sorted(os.listdir(tmp_path)) == ["dyld_shared_cache_arm64e", "dyld_shared_cache_arm64e.01.dylddata",
+                                            "dyld_shared_cache_arm64e.02.dyldlinkedit",
+                                            "dyld_shared_cache_arm64e.symbols"]
+    from symmap.sources.cache_locate import candidate_files
+    assert candidate_files(str(tmp_path), dirs=("/",)) == [built.paths["main"]]   # companions are not main files
+    with open_cache(built.paths["main"]) as c, open_cache(str(MAIN)) as ref:
+        assert [s.suffix for s in c.subcaches] == [".01.dylddata", ".02.dyldlinkedit"]
+        assert [s.path for s in c.subcaches] == [built.paths[".01.dylddata"], built.paths[".02.dyldlinkedit"]]
+        assert c.notes == []
+        assert [(m.address, m.name, m.subcache) for m in c.mappings] == \
+            [(m.address, m.name, m.subcache) for m in ref.mappings]
+        for i in range(3):
+            assert c.symbols_for(i) == ref.symbols_for(i) != []
+        mem = builder().CacheMemory(built, 0x1C000)
+        mc = DyldCache.from_memory(mem.read, built.base + 0x1C000, path=built.paths["main"])
+        assert [s.suffix for s in mc.subcaches] == [".01.dylddata", ".02.dyldlinkedit"]
+        assert [i.path for i in mc.images] == [i.path for i in c.images]
+        assert mc.symbols_for(1) == c.symbols_for(1)
+
+
+def test_universal_development_main_strips_development(tmp_path):
+    """A universal cache's development main file: sub-caches and .symbols hang
+    off the name without ".development" (DyldSharedCache.cpp mapCacheFiles,
+    dsc_extractor.cpp @dyld-1378)."""
+    out = tmp_path / "dyld_shared_cache_arm64e.development"
+    built = build(out, cache_type=2, suffixes=(".01.development.dylddata", ".02.dyldlinkedit"))
+    assert built.paths[".symbols"] == str(tmp_path / "dyld_shared_cache_arm64e.symbols")
+    with open_cache(str(out)) as c:
+        assert c.header["cacheType"] == 2
+        assert [s.path for s in c.subcaches] == [
+            str(tmp_path / "dyld_shared_cache_arm64e.01.development.dylddata"),
+            str(tmp_path / "dyld_shared_cache_arm64e.02.dyldlinkedit")]
+        assert c.symbols_path() == built.paths[".symbols"]
+        assert c.local_symbols(0) != []
