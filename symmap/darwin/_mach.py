@@ -18,7 +18,7 @@ import threading
 from ctypes import (POINTER, Structure, byref, c_char, c_char_p, c_int, c_int32, c_int64,
                     c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 
-from .consts import (KERN_SUCCESS, MAXPATHLEN, PROC_PIDPATHINFO_MAXSIZE, TASK_DYLD_INFO,
+from .consts import (KERN_FAILURE, KERN_SUCCESS, MAXPATHLEN, PROC_PIDPATHINFO_MAXSIZE, TASK_DYLD_INFO,
                      TASK_DYLD_INFO_COUNT, TASK_VM_INFO, TASK_VM_INFO_REV3_COUNT,
                      VM_REGION_SUBMAP_INFO_COUNT_64, KernReturnError, PortRefused)
 
@@ -268,8 +268,14 @@ def task_for_pid(pid: int, read_only: bool = False) -> int:
     L = lib()
     call = "task_read_for_pid" if read_only else "task_for_pid"
     port = mach_port_t(0)
+    ctypes.set_errno(0)
     kr = getattr(L, call)(L.mach_task_self(), pid, byref(port))
     if kr != KERN_SUCCESS:
+        if read_only:
+            # task_read_for_pid is BSD syscall 539 (xnu bsd/kern/syscalls.master, kern_proc.c
+            # @xnu-11417.101.15): the libsyscall stub returns -1 and the reason is in errno
+            # (EPERM refused, ESRCH no such process, EACCES corpse), not a kern_return_t.
+            raise PortRefused(call, KERN_FAILURE, os_errno=ctypes.get_errno() or None)
         raise PortRefused(call, kr)
     if port.value == 0:           # MACH_PORT_NULL with KERN_SUCCESS: treat as refused
         raise PortRefused(call, kr, "null port")

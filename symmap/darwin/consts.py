@@ -121,7 +121,23 @@ class KernReturnError(OSError):
 
 
 class PortRefused(KernReturnError):
-    """task_for_pid / task_read_for_pid refused (or hung in taskgated)."""
+    """task_for_pid / task_read_for_pid refused (or hung in taskgated).
+
+    ``os_errno``: set when the refusal came as an errno (task_read_for_pid is a BSD
+    syscall, not a Mach trap: it returns -1 and sets EPERM/ESRCH/EACCES/EINVAL)."""
+
+    def __init__(self, call: str, kr: int, detail: str = "", os_errno: int | None = None) -> None:
+        super().__init__(call, kr, detail)
+        self.os_errno = os_errno
+        if os_errno is not None:
+            import errno as _errno
+            import os as _os
+            name = _errno.errorcode.get(os_errno, f"errno {os_errno}")
+            msg = f"{call}: {name} ({_os.strerror(os_errno)})"
+            self.args = (msg + (f" ({detail})" if detail else ""),)
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else super().__str__()
 
 
 class TaskGone(KernReturnError):

@@ -299,27 +299,56 @@ class LibSystemKernel:
         if pid == os.getpid():
             return LibSystemTask(pid, _mach.mach_task_self(), True)
         result: list = []
+        lock = threading.Lock()
+        abandoned = []              # non-empty once we stopped waiting for the worker
+
+        def deliver(value) -> None:
+            with lock:
+                if not abandoned:
+                    result.append(value)
+                    return
+            # We gave up waiting (taskgated answered late): nobody will close this port,
+            # so give the send right back now instead of leaking it.
+            if isinstance(value, int) and value:
+                try:
+                    _mach.mach_port_deallocate(value)
+                except KernReturnError:
+                    pass
 
         def attempt() -> None:
+            try:
+                attempt_ports()
+            except BaseException as e:     # e.g. a binding error: report it, not a "hang"
+                deliver(e)
+
+        def attempt_ports() -> None:
             # Read port first (macOS 11.3+; enough for region/read/TASK_DYLD_INFO and
             # granted more often), then the control port.
-            err: Exception | None = None
+            errs: list[PortRefused] = []
             calls = ([True] if _mach.has_task_read_for_pid() else []) + [False]
             for read_only in calls:
                 try:
-                    result.append(_mach.task_for_pid(pid, read_only))
-                    return
+                    port = _mach.task_for_pid(pid, read_only)
                 except PortRefused as e:
-                    err = e
-            result.append(err)
+                    errs.append(e)
+                    continue
+                deliver(port)
+                return
+            last = errs[-1]
+            if len(errs) > 1:          # say why each port was refused, not just the last
+                last = PortRefused(last.call, last.kr, "after " + "; ".join(map(str, errs[:-1])))
+            deliver(last)
 
         # task_for_pid can block forever in the taskgated upcall (psutil #2885).
         t = threading.Thread(target=attempt, name="symmap-task-for-pid", daemon=True)
         t.start()
         t.join(timeout)
-        if t.is_alive() or not result:
+        with lock:
+            if not result:
+                abandoned.append(True)
+        if not result:
             raise PortRefused("task_for_pid", KERN_FAILURE, f"no answer from taskgated in {timeout:g}s")
-        if isinstance(result[0], Exception):
+        if isinstance(result[0], BaseException):
             raise result[0]
         return LibSystemTask(pid, result[0], False)
 

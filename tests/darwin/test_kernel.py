@@ -88,3 +88,79 @@ def test_pid_exists_kernel_and_self():
     import os
     k = LibSystemKernel()
     assert k.pid_exists(0) is True and k.pid_exists(os.getpid()) is True
+
+
+class _FakeLib:
+    """Stands in for the libSystem CDLL: records calls, answers like the kernel."""
+
+    def __init__(self, **answers):
+        self.answers = answers
+        self.calls = []
+
+    def mach_task_self(self):
+        return 0x103
+
+    def __getattr__(self, name):
+        if name not in self.answers:
+            raise AttributeError(name)
+
+        def fn(*args):
+            self.calls.append(name)
+            rc, err = self.answers[name]
+            ctypes.set_errno(err)
+            return rc
+        return fn
+
+
+def test_task_read_for_pid_refusal_is_an_errno_not_a_kern_return(monkeypatch):
+    # xnu bsd/kern/syscalls.master: 539 task_read_for_pid is a BSD syscall -> -1 + errno.
+    import errno
+    monkeypatch.setattr(_mach, "_lib", _FakeLib(task_read_for_pid=(-1, errno.ESRCH)))
+    with pytest.raises(PortRefused) as ei:
+        _mach.task_for_pid(4242, read_only=True)
+    assert ei.value.os_errno == errno.ESRCH
+    assert str(ei.value).startswith("task_read_for_pid: ESRCH")
+    assert "-0x1" not in str(ei.value)
+
+
+def test_task_for_pid_refusal_stays_a_kern_return(monkeypatch):
+    monkeypatch.setattr(_mach, "_lib", _FakeLib(task_for_pid=(KERN_FAILURE, 0)))
+    with pytest.raises(PortRefused) as ei:
+        _mach.task_for_pid(4242)
+    assert ei.value.kr == KERN_FAILURE and ei.value.os_errno is None
+    assert str(ei.value) == "task_for_pid: KERN_FAILURE"
+
+
+def test_both_refusals_are_reported(monkeypatch):
+    import errno
+    monkeypatch.setattr(_mach, "_lib", _FakeLib(task_read_for_pid=(-1, errno.EPERM),
+                                                task_for_pid=(KERN_FAILURE, 0)))
+    with pytest.raises(PortRefused) as ei:
+        LibSystemKernel().open_task(4242, timeout=2)
+    msg = str(ei.value)
+    assert msg.startswith("task_for_pid: KERN_FAILURE") and "task_read_for_pid: EPERM" in msg
+
+
+def test_unexpected_error_in_port_thread_is_not_reported_as_a_taskgated_hang(monkeypatch):
+    def boom(pid, ro=False):
+        raise AttributeError("task_for_pid")
+    monkeypatch.setattr(_mach, "has_task_read_for_pid", lambda: False)
+    monkeypatch.setattr(_mach, "task_for_pid", boom)
+    with pytest.raises(AttributeError):
+        LibSystemKernel().open_task(4242, timeout=2)
+
+
+def test_port_granted_after_the_timeout_is_given_back(monkeypatch):
+    import time
+    gate = threading.Event()
+    freed = []
+    monkeypatch.setattr(_mach, "has_task_read_for_pid", lambda: False)
+    monkeypatch.setattr(_mach, "task_for_pid", lambda pid, ro=False: gate.wait(5) and 0x1303)
+    monkeypatch.setattr(_mach, "mach_port_deallocate", freed.append)
+    with pytest.raises(PortRefused, match="taskgated"):
+        LibSystemKernel().open_task(4242, timeout=0.2)
+    gate.set()                      # taskgated finally says yes
+    deadline = time.monotonic() + 3
+    while not freed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert freed == [0x1303]
