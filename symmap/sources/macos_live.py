@@ -176,12 +176,18 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
                 img.filetype = "dylinker"
             by_addr.setdefault(di.load_address, img)
         t.images = list(by_addr.values())
-    # Page counts come in the effective page size: the smaller of ours and the target's
-    # (4 KiB for x86_64/Rosetta targets; darwin-facts §1.8).
-    main = next((i for i in t.images if i.filetype == "execute"), None)
-    page = host_page
-    if main is not None and main.arch and main.arch.startswith(("x86_64", "i386")):
-        page = min(host_page, 4096)
+    # Page counts come in the effective page size: ours when it equals the target map's,
+    # else the smaller of the two (xnu vm_map.c vm_self_region_page_shift; darwin-facts
+    # §1.8): 4 KiB for an x86_64/Rosetta target under a 16 KiB host.  The target map's
+    # page size is TASK_VM_INFO.page_size (task.c: vm_map_page_size(map)), as debugserver
+    # uses; only without it is it guessed from the main executable's architecture.
+    vm = _vm_info(kernel, task, pid)
+    target_page = vm.page_size if vm is not None and vm.page_size else None
+    if target_page is None:
+        main = next((i for i in t.images if i.filetype == "execute"), None)
+        if main is not None and main.arch and main.arch.startswith(("x86_64", "i386")):
+            target_page = 4096
+    page = min(host_page, target_page) if target_page else host_page
     t.page_size = page
     mem.page_size = page
     try:
@@ -214,20 +220,25 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
                                          size=_shared_region_size(t, state.cache_base))
             if state.detached:
                 t.notes.append("process uses a private dyld shared cache (detached from the shared region)")
-    _footprint(t, kernel, task, pid)
+    _footprint(t, vm)
     _shared_region_pages(t, kernel, task, pid, host_page)
 
 
-def _footprint(t: Target, kernel, task, pid: int) -> None:
-    """vmmap's "Physical footprint:" / "(peak):" = task_vm_info phys_footprint /
-    ledger_phys_footprint_peak (TASK_VM_INFO; a read port is enough)."""
+def _vm_info(kernel, task, pid: int):
+    """TASK_VM_INFO (a read port is enough) or None when refused/unavailable."""
     query = getattr(task, "vm_info", None)
     if query is None:
-        return
+        return None
     info = query()
+    if info is None and not kernel.pid_exists(pid):
+        raise _Vanished()
+    return info
+
+
+def _footprint(t: Target, info) -> None:
+    """vmmap's "Physical footprint:" / "(peak):" = task_vm_info phys_footprint /
+    ledger_phys_footprint_peak."""
     if info is None:
-        if not kernel.pid_exists(pid):
-            raise _Vanished()
         return
     if info.phys_footprint is not None:
         t.info["footprint"] = info.phys_footprint

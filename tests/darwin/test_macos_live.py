@@ -247,3 +247,26 @@ def test_generic_kernel_error_while_alive_is_one_line():
     t = open_pid(sim.pid, OpenOptions(task=sim))
     assert any("no dyld image list" in n for n in t.notes)
     assert isinstance(SymmapError("x"), Exception)
+
+
+def _rosetta_like_without_images(vm_page):
+    # A 4 KiB target under a 16 KiB host whose dyld image list is unavailable
+    # (all_image_info_addr 0), so the main executable's arch cannot tell the page size.
+    sim = SimulatedTask(page_size=4096, host_page_size=16384)
+    sim.map(0x7F0000000000, 0x40000, 3, 7, tag=1, resident=0x8000, dirty=0x4000)
+    if vm_page:
+        sim.set_vm_info(1 << 20, page_size=vm_page)
+    return sim
+
+
+def test_page_counts_use_task_vm_info_page_size_when_no_image_says():
+    # xnu vm_map.c vm_self_region_page_shift: counts are in min(ours, target's) pages.
+    t = _open(_rosetta_like_without_images(4096))
+    heap = next(r for r in t.regions if r.start == 0x7F0000000000)
+    assert t.page_size == 4096
+    assert (heap.resident, heap.dirty) == (0x8000, 0x4000)
+
+
+def test_page_size_falls_back_to_host_without_vm_info_or_images():
+    t = _open(_rosetta_like_without_images(None))
+    assert t.page_size == 16384        # nothing says otherwise: ours
