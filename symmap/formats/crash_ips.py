@@ -76,6 +76,22 @@ def split_ips(text: str, path: str | None = None) -> tuple[dict, dict | None]:
     return {}, whole
 
 
+def ips_text_body(text: str) -> tuple[dict, str] | None:
+    """(metadata, text body) when the first line is an .ips metadata object
+    and what follows is not JSON but a text report; else None."""
+    first, _, rest = text.lstrip().partition("\n")
+    body = rest.lstrip()
+    if not body or body[:1] in "{[":
+        return None
+    try:
+        meta = json.loads(first)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(meta, dict) or not any(k in meta for k in ("bug_type", "incident_id", "app_name")):
+        return None
+    return meta, rest
+
+
 def parse_ips(text: str, path: str | None = None) -> CrashReport:
     """Parse an .ips report; CorruptInput when it is not JSON or not a crash."""
     header, body = split_ips(text, path)
@@ -94,24 +110,43 @@ def parse_ips(text: str, path: str | None = None) -> CrashReport:
         raise CorruptInput(WHAT, "JSON without usedImages, threads, procName or exception", path)
     _header_facts(rep, header)
     _body_facts(rep, body)
-    raw_bases, index_map = _images(rep, body.get("usedImages"))
-    _shared_cache(rep, body.get("sharedCache"))
+    raw_bases, index_map = _images(rep, body.get("usedImages"),
+                                   _dict(body.get("legacyInfo")).get("imageExtraInfo"))
+    sc = body.get("sharedCache")
+    if sc is None and isinstance(body.get("sharedCaches"), list):
+        sc = _pick_cache(rep, body["sharedCaches"])
+    _shared_cache(rep, sc)
     _threads(rep, body.get("threads"), raw_bases, index_map)
+    top_state = body.get("threadState")
+    if top_state is not None and rep.crashed_thread is not None:
+        # The first .ips layout (2020-21, lldb D91130) kept the crashed
+        # thread's registers at top level; D98219 moved them into threads[].
+        for t in rep.threads:
+            if t.index == rep.crashed_thread and not t.registers:
+                t.registers = _registers(top_state)
     _fault(rep, body)
     if rep.arch is None:
         rep.arch = arch_from_code_type(rep.code_type)
     return rep
 
 
-def _header_facts(rep: CrashReport, h: dict) -> None:
-    rep.process = _str(h.get("name")) or _str(h.get("app_name"))
-    rep.os_version = _str(h.get("os_version"))
-    rep.date = _str(h.get("timestamp"))
-    rep.incident = _str(h.get("incident_id"))
-    rep.identifier = _str(h.get("bundleID"))
+def header_facts(rep: CrashReport, h: dict, fill_only: bool = False) -> None:
+    """Facts of the .ips metadata line.  ``fill_only``: keep what the body
+    already said (a bug_type 109 text body is more precise)."""
+    bug = h.get("bug_type")
+    if isinstance(bug, (str, int)) and not isinstance(bug, bool):
+        rep.bug_type = rep.bug_type or str(bug)
     v, b = _str(h.get("app_version")), _str(h.get("build_version"))
-    if v:
-        rep.version = f"{v} ({b})" if b else v
+    facts = {"process": _str(h.get("name")) or _str(h.get("app_name")),
+             "os_version": _str(h.get("os_version")), "date": _str(h.get("timestamp")),
+             "incident": _str(h.get("incident_id")), "identifier": _str(h.get("bundleID")),
+             "version": (f"{v} ({b})" if b else v) if v else None}
+    for k, val in facts.items():
+        if not fill_only or getattr(rep, k) is None:
+            setattr(rep, k, val)
+
+
+_header_facts = header_facts
 
 
 def _body_facts(rep: CrashReport, b: dict) -> None:
@@ -149,9 +184,33 @@ def _body_facts(rep: CrashReport, b: dict) -> None:
     rep.vm_summary = _str(b.get("vmSummary"))
     ft = _int(b.get("faultingThread"))
     rep.crashed_thread = ft
+    # "translated" : false (lldb leb.txt) is a JSON bool; "isCorpse" : 1 is
+    # an integer in real reports (pasted in GitHub issues), so take both.
+    for key, attr in (("translated", "translated"), ("isCorpse", "is_corpse")):
+        v = b.get(key)
+        if isinstance(v, bool) or v in (0, 1):
+            setattr(rep, attr, bool(v))
+    rep.role = _str(b.get("procRole"))
+    # asi: {"libsystem_c.dylib": ["abort() called"], ...} (lldb
+    # Inputs/application_specific_info/leb.txt; zed ips_file.rs Asi).
+    for owner, msgs in list(_dict(b.get("asi")).items())[:64]:
+        if isinstance(msgs, list):
+            rep.app_specific.extend(f"{owner}: {m}" for m in msgs[:64] if isinstance(m, str))
 
 
-def _images(rep: CrashReport, used: Any) -> tuple[list[int | None], dict[int, int]]:
+def _legacy_entry(e: list, extra: Any, i: int) -> dict:
+    """The first .ips layout wrote usedImages entries as [uuid, base, source]
+    and their size/arch/path/name in legacyInfo.imageExtraInfo[i] (lldb
+    crashlog.py before D98219; its test parser_json.test)."""
+    d: dict = {"uuid": e[0] if len(e) > 0 else None, "base": e[1] if len(e) > 1 else None,
+               "source": e[2] if len(e) > 2 else None}
+    if isinstance(extra, list) and i < len(extra) and isinstance(extra[i], dict):
+        for k in ("size", "arch", "path", "name"):
+            d[k] = extra[i].get(k)
+    return d
+
+
+def _images(rep: CrashReport, used: Any, extra: Any = None) -> tuple[list[int | None], dict[int, int]]:
     """Fill rep.images.  Returns each usedImages entry's base (None if
     unusable), indexed like usedImages, and usedImages index -> rep.images
     index, for frame address computation."""
@@ -164,6 +223,8 @@ def _images(rep: CrashReport, used: Any) -> tuple[list[int | None], dict[int, in
         rep.note("usedImages is not a list")
         return bases, rep_index
     for i, e in enumerate(used):
+        if isinstance(e, list):
+            e = _legacy_entry(e, extra, i)
         if not isinstance(e, dict):
             rep.note(f"usedImages[{i}] is not an object")
             bases.append(None)
@@ -192,6 +253,25 @@ def _images(rep: CrashReport, used: Any) -> tuple[list[int | None], dict[int, in
     return bases, rep_index
 
 
+def _pick_cache(rep: CrashReport, caches: list) -> Any:
+    """``sharedCaches`` (a list; macOS 26 OSAnalytics knows "sharedCaches"
+    and a per-segment "sharedCacheIndex" for exclave caches): use the one
+    holding the most listed images, else the first.  Noted, as no real
+    report with this key was at hand to confirm its layout."""
+    best, best_n = None, -1
+    for c in caches[:16]:
+        d = _dict(c)
+        base, size = _int(d.get("base")), _int(d.get("size"))
+        if base is None:
+            continue
+        n = sum(1 for im in rep.images if size and base <= im.base < base + size)
+        if n > best_n:
+            best, best_n = c, n
+    if len(caches) > 1:
+        rep.note(f"sharedCaches lists {len(caches)} caches; only one is used")
+    return best if best is not None else (caches[0] if caches else None)
+
+
 def _shared_cache(rep: CrashReport, sc: Any) -> None:
     if sc is None:
         return
@@ -207,21 +287,32 @@ def _shared_cache(rep: CrashReport, sc: Any) -> None:
 _X_NAMES = tuple(f"x{i}" for i in range(29))
 
 
-def _registers(state: Any) -> dict[str, int]:
+def _registers(state: Any, depth: int = 0) -> dict[str, int]:
     regs: dict[str, int] = {}
     if not isinstance(state, dict):
         return regs
     for k, v in list(state.items())[:MAX_REGISTERS]:
         if k == "x" and isinstance(v, list):
             for name, item in zip(_X_NAMES, v):
-                val = _int(_dict(item).get("value"))
+                val = _reg_value(item)
                 if val is not None:
                     regs[name] = val
-        elif isinstance(v, dict) and isinstance(k, str) and len(k) <= 16:
-            val = _int(v.get("value"))
+        elif k == "rosetta" and isinstance(v, dict) and depth == 0:
+            # A translated thread's Rosetta scratch registers (tmp0..tmp2)
+            # nest one level down; lldb crashlog.py flattens them likewise.
+            for rk, rv in _registers(v, 1).items():
+                regs.setdefault(rk, rv)
+        elif isinstance(k, str) and len(k) <= 16:
+            val = _reg_value(v)
             if val is not None:
                 regs[k] = val
     return regs
+
+
+def _reg_value(v: Any) -> int | None:
+    """``{"value": N, ...}``; the first .ips layout wrote plain integers
+    (lldb parser_json.test thread_state_json)."""
+    return _int(v.get("value")) if isinstance(v, dict) else _int(v)
 
 
 def _threads(rep: CrashReport, threads: Any, bases: list[int | None],
@@ -256,6 +347,9 @@ def _threads(rep: CrashReport, threads: Any, bases: list[int | None],
 
 def _frame(rep: CrashReport, ti: int, fi: int, f: Any, bases: list[int | None],
            index_map: dict[int, int]) -> CrashFrame | None:
+    if isinstance(f, list) and len(f) == 2:
+        # First .ips layout: [imageIndex, imageOffset] (lldb parser_json.test).
+        f = {"imageIndex": f[0], "imageOffset": f[1]}
     if not isinstance(f, dict):
         rep.note(f"thread {ti} frame {fi} is not an object")
         return None

@@ -164,6 +164,13 @@ class CrashReport:
     shared_cache: tuple[int, int | None, str | None] | None = None
     vm_region_info: VMRegionInfo | None = None
     vm_summary: str | None = None
+    # Rosetta: an x86_64 process translated on Apple silicon (.ips
+    # ``translated``; text "Code Type: X86-64 (Translated)").  None = not said.
+    translated: bool | None = None
+    role: str | None = None          # .ips ``procRole``; text "Role:"
+    is_corpse: bool | None = None    # .ips ``isCorpse``
+    # "Application Specific Information" lines (.ips ``asi``: {image: [lines]}).
+    app_specific: list[str] = field(default_factory=list)
     threads: list[CrashThread] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     partial: bool = False
@@ -308,8 +315,20 @@ def parse_crash_report(data: bytes | str, path: str | None = None) -> CrashRepor
     text = _decode(data).lstrip("\ufeff")
     head = text.lstrip()[:1]
     if head == "{":
-        from .crash_ips import parse_ips
-        return parse_ips(text, path)
+        from .crash_ips import ips_text_body, parse_ips
+        split = ips_text_body(text)
+        if split is None:
+            return parse_ips(text, path)
+        # bug_type 109 (iOS <= 14, macOS 11): the .ips metadata line is
+        # followed by a TEXT report, not a JSON body (pycrashreport's
+        # tests/user_mode_crash_report_ios14_*.ips; blacktop/ipsw
+        # pkg/crashlog: "older text-based crash logs (BugType 109)").
+        from .crash_ips import header_facts
+        from .crash_text import parse_text
+        meta, body = split
+        rep = parse_text(body, path)
+        header_facts(rep, meta, fill_only=True)
+        return rep
     from .crash_text import parse_text
     return parse_text(text, path)
 

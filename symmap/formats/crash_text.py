@@ -39,13 +39,20 @@ _THREAD = re.compile(r"^Thread (\d{1,7})( Crashed)?::?(.*)$")
 _THREAD_NAME = re.compile(r"^Thread (\d{1,7}) name:(.*)$")
 _STATE = re.compile(r"^Thread (\d{1,7}) crashed with .{0,80}Thread State")
 _FRAME_NO = re.compile(r"^(\d{1,6})\s{1,64}")
-_FRAME_ADDR = re.compile(r"\s(0x[0-9a-fA-F]{1,16})(?=\s|$)")
+# The pc is printed "0x%016llx" (32-bit: "0x%08x"); lldb's crashlog.py
+# frame_regex wants 7+ digits, so an image name holding "0x1" is not taken
+# for the address (its parser_text.test "3   He 0x1    0x000000019b0db3a8").
+_FRAME_ADDR = re.compile(r"\s(0x[0-9a-fA-F]{7,16})(?=\s|$)")
+_FRAME_ADDR_ANY = re.compile(r"\s(0x[0-9a-fA-F]{1,16})(?=\s|$)")
 _SRC = re.compile(r"[^()]{1,1024}:\d{1,9}(?::\d{1,9})?")
 _CONT = re.compile(r"^\s{0,8}\+ (\d{1,20})( \[inlined\])?\s*$")
 _SYM_OFF = re.compile(r"(.*) \+ (\d{1,20})")
 _REG = re.compile(r"\b([a-z][a-z0-9]{0,7}):\s{0,8}(0x[0-9a-fA-F]{1,16})\b")
 _IMAGE = re.compile(r"^\s{0,32}0x([0-9a-fA-F]{1,16})\s{0,8}-\s{0,32}0x([0-9a-fA-F]{1,16})\s{1,8}(.*)$")
+_SHORT_VERSION = re.compile(r"\d[0-9A-Za-z.]{0,31}")
+_CODES = re.compile(r"(0x[0-9a-fA-F]{1,16}),\s{0,8}(0x[0-9a-fA-F]{1,16})")
 _UUID = re.compile(r"<([0-9a-fA-F-]{32,36})>")
+_NO_PATH_SPLIT = re.compile(r"\) (?=/)| (?=/)")
 _ARCHES = {"x86_64", "x86_64h", "i386", "arm64", "arm64e", "arm64_32", "armv7", "armv7s",
            "armv7k", "ppc", "ppc64"}
 
@@ -108,6 +115,13 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
         if m:
             i = _registers(rep, int(m.group(1)), lines, i)
             continue
+        if s == "Application Specific Information:":
+            # Free text up to the next blank line (sentry parser's
+            # ApplicationSpecificInformation state; .ips ``asi``).
+            while i < n and lines[i].strip() and len(rep.app_specific) < 256:
+                rep.app_specific.append(lines[i][:MAX_LINE].rstrip("\r").strip())
+                i += 1
+            continue
         if s.startswith("Binary Images:"):
             i = _images(rep, lines, i)
             continue
@@ -151,6 +165,11 @@ def _header(rep: CrashReport, h: dict[str, str]) -> None:
     rep.version = h.get("Version") or None
     rep.code_type = h.get("Code Type") or None
     rep.arch = arch_from_code_type(rep.code_type)
+    if rep.code_type:
+        # "X86-64 (Translated)" = Rosetta on Apple silicon; "(Native)" = not.
+        ct = rep.code_type.lower()
+        rep.translated = True if "(translated)" in ct else False if "(native)" in ct else None
+    rep.role = h.get("Role") or None
     rep.os_version = h.get("OS Version") or None
     rep.date = h.get("Date/Time") or None
     rep.parent, rep.parent_pid = _name_pid(h.get("Parent Process"))
@@ -181,11 +200,19 @@ def _header(rep: CrashReport, h: dict[str, str]) -> None:
     for t in rep.threads:
         if t.index == rep.crashed_thread:
             t.crashed = True
+    m = _CODES.fullmatch(rep.exception.get("codes") or "")
+    if m:
+        # "Exception Codes: 0x0000000000000001, 0x0000000000000000" (lldb
+        # crashlog.py exception_codes_regex -> rawCodes), as in an .ips.
+        rep.exception["raw_codes"] = [int(m.group(1), 16), int(m.group(2), 16)]
     vmi = rep.vm_region_info
     if vmi is not None and vmi.address is not None:
         rep.fault_address = vmi.address
     else:
         rep.fault_address = fault_from_text(rep.exception.get("subtype"), rep.exception.get("codes"))
+        if rep.fault_address is None and m and rep.exception.get("type") == "EXC_BAD_ACCESS":
+            # code[1] of EXC_BAD_ACCESS is the faulting address (as crash_ips._fault).
+            rep.fault_address = rep.exception["raw_codes"][1]
 
 
 def _frame(line: str, expect: int) -> CrashFrame | None:
@@ -194,11 +221,22 @@ def _frame(line: str, expect: int) -> CrashFrame | None:
         return None
     a = _FRAME_ADDR.search(line, m.end() - 1)
     if not a:
-        return None
+        # macOS 13+ right-aligns the pc ("  \t    0x7ff818b07f48"), so a
+        # null pc prints as a bare "0x0": take the first hex token then.
+        a = _FRAME_ADDR_ANY.search(line, m.end() - 1)
+        if not a:
+            return None
     addr = int(a.group(1), 16)
     fr = CrashFrame(int(m.group(1)), addr)
     name = line[m.end():a.start()].strip()
-    fr.image_name = None if name in ("", "???") else name
+    head, _, last = name.rpartition(" ")
+    if head and last in _ARCHES:
+        # "2   MyApp Pro arm64    0x…" (lldb parser_text.test): the arch
+        # column some iOS reports print after the image name.
+        name = head.rstrip()
+    # "<translation info unavailable>": a Rosetta frame with no image
+    # (macOS 11 "X86-64 (Translated)" reports, dotnet/runtime#48877).
+    fr.image_name = None if name in ("", "???") or name.startswith("<") else name
     rest = line[a.end():].strip()
     if rest.endswith(" [inlined]"):
         fr.inline, rest = True, rest[:-len(" [inlined]")].rstrip()
@@ -228,7 +266,12 @@ def _frame(line: str, expect: int) -> CrashFrame | None:
 def _registers(rep: CrashReport, tidx: int, lines: list[str], i: int) -> int:
     regs: dict[str, int] = {}
     while i < len(lines) and lines[i].strip() and len(regs) < 96:
-        for name, val in _REG.findall(lines[i][:MAX_LINE]):
+        found = _REG.findall(lines[i][:MAX_LINE])
+        if not found:
+            # 10.8-era reports put "Binary Images:" right under the
+            # registers, with no blank line (sentry fixture XCDYouTubeKit-54).
+            break
+        for name, val in found:
             regs.setdefault(name, int(val, 16))
         i += 1
     for t in rep.threads:
@@ -244,9 +287,19 @@ def _images(rep: CrashReport, lines: list[str], i: int) -> int:
     n = len(lines)
     while i < n:
         line = lines[i][:MAX_LINE].rstrip("\r")
+        if not line.strip():
+            # A blank line ends the list unless image lines follow it
+            # (sentry's parser keeps reading Binary Images across blanks).
+            j = i + 1
+            while j < n and j - i < 8 and not lines[j].strip():
+                j += 1
+            if j < n and _IMAGE.match(lines[j][:MAX_LINE]):
+                i = j
+                continue
+            break
         m = _IMAGE.match(line)
         if not m:
-            break       # a blank line or the next section ends the list
+            break       # the next section ends the list
         i += 1
         img = _image(m)
         if img is _PLACEHOLDER:
@@ -275,19 +328,42 @@ def _image(m: re.Match) -> CrashImage | None:
         uuid = norm_uuid(u.group(1))
         path = rest[u.end():].strip() or None
         rest = rest[:u.start()]
+    else:
+        # No <uuid> (images without LC_UUID): "libc++.1.dylib (400.9.4)
+        # /usr/lib/libc++.1.dylib" (lldb parser_text.test), "+org.x.Sparkle
+        # (1.1) /Applications/…" — the path is the first " /" part.
+        p = _NO_PATH_SPLIT.search(rest)
+        if p:
+            path = rest[p.end():].strip() or None
+            rest = rest[:p.end()]
+        elif rest.rstrip().endswith(" ???"):
+            rest = rest.rstrip()[:-4]
     rest = rest.strip()
     version = None
+    arch = None
     if rest.endswith(")"):
         k = rest.rfind("(")
         if k >= 0:
             version = rest[k + 1:-1].strip() or None
             rest = rest[:k].strip()
-    if version in ("*", "???"):
-        version = None
-    arch = None
+    if version in _ARCHES:
+        # 10.8: "+com.AlphaSoft.iTubeDownloader (x86_64)  <uuid>" (sentry
+        # fixture XCDYouTubeKit-54; its snapshot reads the token as the arch).
+        arch, version = version, None
+    if version is not None and all(p.strip() in ("*", "???", "") for p in version.split(" - ")):
+        version = None      # "(*)", "(???)", "(??? - ???)": not known
     name, _, last = rest.rpartition(" ")
     if name and last in _ARCHES:
         arch, rest = last, name.strip()
+    base_name = path.rsplit("/", 1)[-1] if path else None
+    head, _, short = rest.rpartition(" ")
+    if (head and " " not in head and rest != base_name and _SHORT_VERSION.fullmatch(short)):
+        # 10.6 (Report Version 6-9): "com.apple.CoreUI 2 (114) <uuid> path",
+        # "libBLAS.dylib 219.0.0 (compatibility 1.0.0)": the short version
+        # stands before the parenthesis (reports pasted in
+        # remear/jewelrybox#51, quicksilver/Quicksilver#423).
+        rest = head
+        version = f"{short} ({version})" if version else short
     if rest == "???":
         rest = ""
     if path == "???":

@@ -44,7 +44,9 @@ def open_file(path: str, opts) -> Target:
     crashed_thread, fault_region ({start, end, type, detail} of the region
     the report marks, or None), fault_gap ({after, before} when the fault
     lies between regions), vm_region_info (the report's summary sentence),
-    vm_summary (the report's text table), registers (crashed thread).
+    vm_summary (the report's text table), registers (crashed thread),
+    translated (Rosetta: True/False/None), role, is_corpse, app_specific
+    (Application Specific Information lines).
     """
     rep = read_crash_report(path)
     t = target_from_report(rep, path)
@@ -66,8 +68,10 @@ def target_from_report(rep: CrashReport, report_path: str | None = None) -> Targ
     info["report_path"] = report_path
     info["report_format"] = rep.report_format
     for k in ("identifier", "version", "code_type", "date", "parent", "parent_pid", "incident",
-              "bug_type", "termination", "fault_address", "crashed_thread"):
+              "bug_type", "termination", "fault_address", "crashed_thread", "translated", "role",
+              "is_corpse"):
         info[k] = getattr(rep, k)
+    info["app_specific"] = list(rep.app_specific)
     info["exception"] = dict(rep.exception)
     info["vm_summary"] = rep.vm_summary
     vmi = rep.vm_region_info

@@ -406,3 +406,253 @@ def test_text_thread_headers():
                              "Thread 5:: n5\n")
     assert [(t.index, t.name, t.queue, t.crashed) for t in rep.threads] == [
         (0, None, "main", True), (3, "worker", "com.q", False), (5, "n5", None, False)]
+
+
+# --- variants not in shared/fixtures (synthetic; fixtures/crash/README.md) -----
+
+from pathlib import Path
+
+from symmap.formats.crash_text import _IMAGE, _frame, _image
+
+OWN = Path(__file__).resolve().parents[2] / "fixtures" / "crash"
+
+
+def _own(name):
+    return read_crash_report(str(OWN / name))
+
+
+# Binary Images lines as the reference parsers accept them.  Each row:
+# (line, base, size, name, arch, version, uuid prefix, path, identifier, apple).
+IMAGE_LINES = [
+    # lldb parser_text.test: bundle id + "(short - build)".
+    ("0x10b60b000 - 0x10f707fff com.apple.LLDB.framework (1.1000.11.38.2 - 1000.11.38.2) "
+     "<96E36F5C-1A83-39A1-8713-5FDD9701C3F1> /Applications/Xcode.app/Contents/SharedFrameworks/LLDB.framework/LLDB",
+     0x10b60b000, 0x10f707fff - 0x10b60b000 + 1, "LLDB", None, "1.1000.11.38.2 - 1000.11.38.2", "96e36f5c",
+     "/Applications/Xcode.app/Contents/SharedFrameworks/LLDB.framework/LLDB", "com.apple.LLDB.framework", None),
+    # lldb parser_text.test: "+" (not Apple), spaces in the path.
+    ("0x104591000 - 0x1055cfff7 +llvm-dwarfdump (0) <B104CFA1-046A-36A6-8EB4-07DDD7CC2DF3> "
+     "/Users/USER 1/Documents/*/llvm-dwarfdump",
+     0x104591000, 0x1055cfff7 - 0x104591000 + 1, "llvm-dwarfdump", None, "0", "b104cfa1",
+     "/Users/USER 1/Documents/*/llvm-dwarfdump", None, False),
+    # lldb parser_text.test: no <uuid> at all.
+    ("0x7fff63f20000 - 0x7fff63f77ff7  libc++.1.dylib (400.9.4) /usr/lib/libc++.1.dylib",
+     0x7FFF63F20000, 0x7FFF63F77FF7 - 0x7FFF63F20000 + 1, "libc++.1.dylib", None, "400.9.4", None,
+     "/usr/lib/libc++.1.dylib", None, None),
+    # lldb parser_text.test: arch token, undashed lowercase uuid, no version.
+    ("0x1047b8000 - 0x10481ffff dyld arm64e  <cfa789d10da63f9a8996daf84ed9d04f> /usr/lib/dyld",
+     0x1047B8000, 0x68000, "dyld", "arm64e", None, "cfa789d1", "/usr/lib/dyld", None, None),
+    # sentry fixture spaces.txt (iOS): name with spaces + arch.
+    ("       0x10211c000 -        0x1024b3fff App Namespace arm64  <debeff4e26534f38e59bc9de7b8daade> "
+     "/private/var/containers/Bundle/Application/X/App Namespace Some.app/App Namespace",
+     0x10211C000, 0x398000, "App Namespace", "arm64", None, "debeff4e",
+     "/private/var/containers/Bundle/Application/X/App Namespace Some.app/App Namespace", None, None),
+    # sentry fixture handcrafted.txt: "+" name arch "(version)".
+    ("       0x10864e000 -        0x10ee0ffff +YetAnotherMac x86_64 (400.9.4 - 1.0.0) "
+     "<2d903291397d3d14bfca52c7fb8c5e00> /Users/bruno/Y A/YetAnotherMac",
+     0x10864E000, 0x10EE0FFFF - 0x10864E000 + 1, "YetAnotherMac", "x86_64", "400.9.4 - 1.0.0", "2d903291",
+     "/Users/bruno/Y A/YetAnotherMac", None, False),
+    # sentry fixture XCDYouTubeKit-54.txt (10.8): the arch in parentheses.
+    ("       0x1018b6000 -        0x1018c2fff  ch.pitaya.xcdyoutubekit (x86_64)  "
+     "<31136917-6868-3472-B768-EB12D00E37E9> /Users/r/Frameworks/XCDYouTubeKit.framework/Versions/A/XCDYouTubeKit",
+     0x1018B6000, 0xD000, "XCDYouTubeKit", "x86_64", None, "31136917",
+     "/Users/r/Frameworks/XCDYouTubeKit.framework/Versions/A/XCDYouTubeKit", "ch.pitaya.xcdyoutubekit", None),
+    # macOS 12+ translated reports: "(*)" and lowercase dashed uuid (Vita3K#3636, Rosetta runtime).
+    ("    0x7ff7fff6e000 -     0x7ff7fff9dfff runtime (*) <fe40a70a-33e8-3d5c-b196-d104da35046d> "
+     "/usr/libexec/rosetta/runtime",
+     0x7FF7FFF6E000, 0x30000, "runtime", None, None, "fe40a70a", "/usr/libexec/rosetta/runtime", None, None),
+    # macOS 11 (vscode#127766): "+" with an empty name and an empty path.
+    ("       0x1041da000 -        0x104229fff + (0) <AB3CB5D1-EB3F-388F-8C63-416A00DA1AAA> ",
+     0x1041DA000, 0x50000, None, None, "0", "ab3cb5d1", None, None, False),
+    # 10.6 (jewelrybox#51): "ident short (build)".
+    ("    0x7fff842a3000 -     0x7fff842eaff7  com.apple.coreui 2 (114) <BB09E685-1F5D-0676-1A0E-295610B387A8> "
+     "/System/Library/PrivateFrameworks/CoreUI.framework/Versions/A/CoreUI",
+     0x7FFF842A3000, 0x48000 - 8, "CoreUI", None, "2 (114)", "bb09e685",
+     "/System/Library/PrivateFrameworks/CoreUI.framework/Versions/A/CoreUI", "com.apple.coreui", None),
+    # 10.7 (p0sixspwn#3): "(??? - ???)" says nothing.
+    ("0x906de000 - 0x906dffff  liblangid.dylib (??? - ???) <C8C204E9-1785-3785-BBD7-22D59493B98B> "
+     "/usr/lib/liblangid.dylib",
+     0x906DE000, 0x2000, "liblangid.dylib", None, None, "c8c204e9", "/usr/lib/liblangid.dylib", None, None),
+    # 10.10-10.13 (PwnageTool-mirror#3): a "+" image without LC_UUID.
+    ("  0xe35000 -   0xe41ff7 +org.andymatuschak.Sparkle (1.1) "
+     "/Applications/PwnageTool.app/Contents/Frameworks/Sparkle.framework/Versions/A/Sparkle",
+     0xE35000, 0xD000 - 8, "Sparkle", None, "1.1", None,
+     "/Applications/PwnageTool.app/Contents/Frameworks/Sparkle.framework/Versions/A/Sparkle",
+     "org.andymatuschak.Sparkle", False),
+    # iOS armv7 (32-bit) line.
+    ("0x1c000 - 0x2ffff MyApp armv7  <0123456789abcdef0123456789abcdef> /var/mobile/Applications/X/MyApp.app/MyApp",
+     0x1C000, 0x14000, "MyApp", "armv7", None, "01234567", "/var/mobile/Applications/X/MyApp.app/MyApp", None, None),
+]
+
+
+@pytest.mark.parametrize("row", IMAGE_LINES, ids=lambda r: r[0].split()[3][:24])
+def test_binary_image_line_variants(row):
+    line, base, size, name, arch, version, uuid, path, ident, apple = row
+    im = _image(_IMAGE.match(line))
+    assert (im.base, im.size, im.name, im.arch, im.version) == (base, size, name, arch, version)
+    assert (im.uuid[:8] if im.uuid else None, im.path, im.identifier, im.apple) == (uuid, path, ident, apple)
+
+
+# Frame lines: (line, address, image, symbol, symbol offset, file, line).
+FRAME_LINES = [
+    ("0 libsystem_kernel.dylib        \t0x00007fff684b78a6 read + 10",      # lldb parser_text.test
+     0x7FFF684B78A6, "libsystem_kernel.dylib", "read", 10, None, None),
+    ("2   MyApp Pro arm64    \t0x000000019b0db3a8 foo + 72",                 # lldb: arch after the name
+     0x19B0DB3A8, "MyApp Pro", "foo", 72, None, None),
+    ("3   He 0x1    \t0x000000019b0db3a8 foo + 72",                          # lldb: "0x1" in the name
+     0x19B0DB3A8, "He 0x1", "foo", 72, None, None),
+    ("13  YetanotherMac                       0x00000000000ea004 main (main.m:16)",   # sentry handcrafted
+     0xEA004, "YetanotherMac", "main", None, "main.m", 16),
+    ("2   ???                                 0x0000000054485244 0x0 + 0",   # sentry handcrafted
+     0x54485244, None, None, None, None, None),
+    ("0   <translation info unavailable>\t0x0000000102ad0718 ???",          # dotnet/runtime#48877 (Rosetta)
+     0x102AD0718, None, None, None, None, None),
+    ("0   libsystem_pthread.dylib       \t    0x7ff818b07f48 start_wqthread + 0",  # macOS 13+ right-aligned pc
+     0x7FF818B07F48, "libsystem_pthread.dylib", "start_wqthread", 0, None, None),
+    ("0   ???                           \t               0x0 ???",           # a null pc, right-aligned
+     0, None, None, None, None, None),
+    ("0   libsystem_kernel.dylib        \t0x3a6b01fc 0x3a69d000 + 78332",    # 32-bit iOS, unsymbolicated
+     0x3A6B01FC, "libsystem_kernel.dylib", None, None, None, None),
+]
+
+
+@pytest.mark.parametrize("row", FRAME_LINES, ids=lambda r: r[0][:30])
+def test_frame_line_variants(row):
+    line, addr, image, sym, off, src, ln = row
+    fr = _frame(line, 0)
+    assert (fr.address, fr.image_name, fr.symbol, fr.symbol_offset, fr.source_file, fr.source_line) == (
+        addr, image, sym, off, src, ln)
+
+
+def test_frame_load_address_form_gives_image_offset():
+    fr = _frame("0   libsystem_kernel.dylib        \t0x3a6b01fc 0x3a69d000 + 78332", 0)
+    assert fr.image_offset == 78332 and 0x3A69D000 + 78332 == fr.address
+
+
+def test_ios14_bug109_ips_is_a_text_body():
+    # pycrashreport tests/user_mode_crash_report_ios14_symbolicated.ips layout.
+    rep = _own("ios14-bug109.ips")
+    assert rep.report_format == "text" and rep.bug_type == "109" and not rep.partial
+    assert (rep.process, rep.pid, rep.arch, rep.translated, rep.role) == ("kaki", 12225, "arm64", False, "Foreground")
+    assert rep.os_version == "iPhone OS 14.5.1 (18E212)" and rep.incident.startswith("2416C26A")
+    assert rep.crashed_thread == 0 and rep.app_specific == ["stack buffer overflow"]
+    assert rep.exception["raw_codes"] == [0, 0] and rep.fault_address is None   # EXC_CRASH: no address
+    t0 = rep.threads[0]
+    assert t0.queue == "com.apple.main-thread" and t0.crashed
+    assert t0.registers["esr"] == 0x56000080 and t0.pc == 0x1C95957B0 and t0.sp == 0x16FD839D0
+    assert [im.arch for im in rep.images] == ["arm64", "arm64", "arm64e", "arm64e"]
+    kaki = rep.images[0]
+    main = t0.frames[2]
+    assert main.image_index == 0 and main.image_offset == 0x100081A1C - kaki.base
+    # The metadata line fills nothing the text already said.
+    assert rep.version == "1 (1.0)" and rep.identifier == "cyber.example.kaki"
+
+
+def test_macos10_8_report_without_blank_lines():
+    # sentry fixture XCDYouTubeKit-54.txt layout: threads, register block and
+    # Binary Images follow each other with no blank line.
+    rep = _own("macos10.8-packed.crash")
+    assert [t.index for t in rep.threads] == [0, 1] and rep.threads[0].crashed
+    assert rep.threads[0].registers["rip"] == 0x7FFF99D89D4B and "gs" in rep.threads[0].registers
+    assert len(rep.images) == 5, "the register block must not swallow Binary Images"
+    assert rep.fault_address == 0x8                          # "SEGV_MAPERR at 0x8"
+    assert rep.images[0].arch == "x86_64" and rep.images[0].identifier == "com.AlphaSoft.iTubeDownloader"
+    assert all(f.image_index is not None for t in rep.threads for f in t.frames)
+
+
+def test_macos11_rosetta_text():
+    # dotnet/runtime#48877 + vscode#127766 layout (Report Version 12, translated).
+    rep = _own("macos11-rosetta.crash")
+    assert rep.code_type == "X86-64 (Translated)" and rep.arch == "x86_64" and rep.translated is True
+    assert rep.crashed_thread == 13 and rep.fault_address == 0x100000000
+    t13 = next(t for t in rep.threads if t.index == 13)
+    assert t13.crashed and t13.frames[0].image_name is None and t13.frames[0].address == 0x102AD0718
+    assert t13.registers["rip"] == 0x102AD0718 and t13.registers["cr2"] == 0x100000000
+    assert "Logical" not in " ".join(t13.registers)
+    vmi = rep.vm_region_info
+    assert vmi.address == 0x100000000 and vmi.marker_after == -1     # "--> " before every row
+    assert [r.type for r in vmi.rows] == ["__TEXT"]
+    names = [im.name for im in rep.images]
+    assert names == ["Mandelbrot", "libRosettaRuntime", None, "libsystem_kernel.dylib"]
+    assert rep.images[2].uuid == "ccf61d952fc53d55bf28774c4b3e008e" and rep.images[2].path is None
+
+
+def test_macos13_rosetta_ips():
+    # .ips of a translated process: usedImages mix x86_64 and arm64 (Rosetta
+    # runtime); threadState x86_THREAD_STATE with a nested "rosetta" block
+    # (Facepunch/garrysmod-issues#5533); isCorpse as an integer.
+    rep = _own("macos13-rosetta.ips")
+    assert rep.report_format == "ips" and not rep.partial
+    assert (rep.arch, rep.translated, rep.role, rep.is_corpse) == ("x86_64", True, "Foreground", True)
+    assert {im.name: im.arch for im in rep.images} == {
+        "Mandelbrot": "x86_64", "dyld": "x86_64", "runtime": "arm64", "libRosettaRuntime": "arm64"}
+    assert rep.crashed_thread == 1 and rep.threads[1].crashed and not rep.threads[0].crashed
+    regs = rep.threads[1].registers
+    assert regs["rip"] == 4294983512 == rep.threads[1].pc and regs["tmp1"] == 4295000064
+    assert "flavor" not in regs and "rosetta" not in regs
+    assert rep.fault_address == 0x10 and rep.app_specific == ["libsystem_c.dylib: abort() called"]
+    assert rep.shared_cache[0] == 140703221825536
+    assert rep.threads[1].frames[0].address == 4294967296 + 16216
+
+
+def test_first_ips_layout():
+    # lldb parser_json.test: usedImages as [uuid, base, source] arrays, sizes in
+    # legacyInfo.imageExtraInfo, frames as [imageIndex, imageOffset], and
+    # plain-integer registers at top level.
+    rep = _own("first-layout.ips")
+    assert not rep.partial and len(rep.images) == 1
+    im = rep.images[0]
+    assert (im.base, im.size, im.arch, im.name) == (7309737984, 204800, "arm64e", "libsystem_kernel.dylib")
+    t = rep.threads[0]
+    assert t.queue == "com.apple.bwgraph.devicevendor" and len(t.frames) == 2
+    assert t.frames[0].address == 7309839456 and t.frames[0].image_offset == 101472
+    assert (t.registers["x0"], t.registers["x1"], t.registers["lr"], t.pc) == (
+        268451845, 117442566, 7309751904, 7309755088)
+
+
+def test_text_exception_codes_give_the_fault_address():
+    # lldb crashlog.py exception_codes_regex: "0x…, 0x…" are rawCodes; for
+    # EXC_BAD_ACCESS code[1] is the address (as in an .ips).
+    text = ("Process: a [1]\nException Type:  EXC_BAD_ACCESS (SIGSEGV)\n"
+            "Exception Codes: 0x0000000000000001, 0x0000000000000028\nCrashed Thread:  0\n")
+    rep = parse_crash_report(text)
+    assert rep.exception["raw_codes"] == [1, 0x28] and rep.fault_address == 0x28
+
+
+def test_binary_images_after_blank_line():
+    # sentry's parser keeps reading Binary Images across blank lines.
+    text = ("Process: a [1]\n\nBinary Images:\n\n"
+            "0x100000000 - 0x100003fff a arm64  <0123456789abcdef0123456789abcdef> /a\n\n"
+            "0x180000000 - 0x180003fff libb.dylib arm64e  <1123456789abcdef0123456789abcdef> /usr/lib/libb.dylib\n"
+            "\nExternal Modification Summary:\n  Calls made by other processes targeting this process:\n")
+    rep = parse_crash_report(text)
+    assert [im.name for im in rep.images] == ["a", "libb.dylib"] and not rep.partial
+
+
+def test_register_block_then_logical_cpu_without_blank():
+    # A 10.13 report (pasted in an issue): "Logical CPU:" and "Binary Images:"
+    # right under the X86 registers.
+    text = ("Process: a [1]\nThread 0 Crashed:\n0   a   0x000000010a343000 main + 0\n"
+            "Thread 0 crashed with X86 Thread State (64-bit):\n"
+            "  rip: 0x00007fff6f9b5ad4  rfl: 0x0000000000010246  cr2: 0x00007fffa84562c0\n"
+            "Logical CPU:     1\nError Code:      0x00000000\nTrap Number:     6\n"
+            "Binary Images:\n       0x10a342000 -        0x10aec6fff +a (0) <58058868-0068-35A9-9774-5612BC747B8F> /a\n")
+    rep = parse_crash_report(text)
+    assert rep.threads[0].registers == {"rip": 0x7FFF6F9B5AD4, "rfl": 0x10246, "cr2": 0x7FFFA84562C0}
+    assert len(rep.images) == 1 and rep.threads[0].frames[0].image_index == 0
+
+
+def test_shared_caches_plural_is_read_and_noted():
+    # Doubtful layout: macOS 26 OSAnalytics knows "sharedCaches"; no real
+    # report with it was at hand.  A list is read, the choice is noted.
+    body = {"procName": "a", "usedImages": [
+        {"source": "P", "base": 0x180010000, "size": 0x4000, "uuid": "0" * 31 + "1", "path": "/usr/lib/x"}],
+        "sharedCaches": [{"base": 0x300000000, "size": 0x1000, "uuid": "1" * 32},
+                         {"base": 0x180000000, "size": 0x40000000, "uuid": "2" * 32}]}
+    rep = parse_crash_report(_ips(body))
+    assert rep.shared_cache == (0x180000000, 0x40000000, "2" * 32)
+    assert any("sharedCaches" in n for n in rep.notes)
+
+
+def test_bug109_header_with_garbage_body_is_corrupt():
+    with pytest.raises(CorruptInput):
+        parse_crash_report(b'{"bug_type":"109","name":"x"}\nnothing to see here\n')
