@@ -47,7 +47,6 @@ class LocalSymbols:
         (nl_off, nl_count, str_off, str_size, ent_off, ent_count) = _INFO.unpack_from(
             src.read(off, _INFO.size))
         self.buf = src.buf
-        self._strings: bytes | None = None
         self.nlist_size = 16 if is64_nlist else 12
         self.is64 = is64_nlist
         self.nlist_start = off + nl_off
@@ -67,13 +66,6 @@ class LocalSymbols:
                 if start < self.nlist_count:
                     self.entries[dylib_off] = (start, min(count, self.nlist_count - start))
 
-    def _strtab(self) -> bytes:
-        # One copy of the locals' string table (bounded by the file size, not
-        # by a count): a million names then cost one find + decode each.
-        if self._strings is None:
-            self._strings = bytes(self.buf[self.str_start:self.str_start + self.str_size])
-        return self._strings
-
     def symbols(self, start: int, count: int) -> list[tuple[int, str]]:
         """Defined, non-stab symbols of nlist[start:start+count] (clamped)."""
         if count <= 0 or start >= self.nlist_count:
@@ -82,17 +74,22 @@ class LocalSymbols:
         st = _NLIST64 if self.is64 else _NLIST32
         p = self.nlist_start + start * st.size
         view = memoryview(self.buf)[p:p + count * st.size]
-        strs = self._strtab()
-        n = len(strs)
-        find = strs.find
+        # Names are read in place from the mmap: a real .symbols string pool
+        # is hundreds of MB, and one image needs only its own names.
+        buf = self.buf
+        base, n = self.str_start, self.str_size
+        end = base + n
+        find = buf.find
         out = []
         append = out.append
         try:
             for strx, ntype, _sect, _desc, value in st.iter_unpack(view):
                 if ntype & N_STAB or (ntype & N_TYPE) != N_SECT or not 0 < strx < n:
                     continue
-                e = find(b"\0", strx, strx + _MAX_NAME)
-                name = strs[strx:e if e >= 0 else min(n, strx + _MAX_NAME)]
+                p = base + strx
+                stop = min(end, p + _MAX_NAME)
+                e = find(b"\0", p, stop)
+                name = buf[p:e if e >= 0 else stop]
                 if name:
                     append((value, name.decode("utf-8", "surrogateescape")))
         finally:

@@ -177,3 +177,32 @@ def test_memory_cache_never_asks_for_huge_reads():
             pass
         data[field:field + width] = saved
         assert max(asked) <= 4 << 20, (hex(field), hex(max(asked)))
+
+
+def test_local_symbols_of_one_image_do_not_copy_the_string_pool(tmp_path):
+    """A real .symbols string pool is hundreds of MB: naming one image's
+    locals must read its names in place, not copy the whole pool."""
+    for sfx in [""] + COMPANIONS:
+        (tmp_path / (MAIN.name + sfx)).write_bytes(MAIN.with_name(MAIN.name + sfx).read_bytes())
+    sym = tmp_path / (MAIN.name + ".symbols")
+    sdata = bytearray(sym.read_bytes())
+    loc = int.from_bytes(sdata[0x48:0x50], "little")
+    str_off, str_size = (int.from_bytes(sdata[loc + o:loc + o + 4], "little") for o in (8, 12))
+    assert loc + str_off + str_size == len(sdata)          # the pool ends the file: grow it
+    pad = 16 << 20
+    sdata += b"x" * pad
+    sdata[loc + 12:loc + 16] = (str_size + pad).to_bytes(4, "little")
+    sdata[0x50:0x58] = (int.from_bytes(sdata[0x50:0x58], "little") + pad).to_bytes(8, "little")
+    sym.write_bytes(bytes(sdata))
+    del sdata
+    with open_cache(str(tmp_path / MAIN.name)) as c:
+        with open_cache(str(MAIN)) as ref:
+            want = ref.local_symbols(0)
+        tracemalloc.start()
+        try:
+            got = c.local_symbols(0)
+            _cur, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert got == want != []
+    assert peak < 2 << 20
