@@ -124,8 +124,12 @@ def walk_regions_procinfo(kernel, pid: int, page_size: int) -> list[Region]:
         end = pr.address + pr.size
         if pr.size == 0 or end <= addr:
             break
-        path = pr.path if (pr.path and pr.address <= max(addr, pr.address) < end
-                           and not pr.is_submap) else None
+        addr = end
+        if pr.user_tag == FOOTPRINT_TAG:
+            continue          # bsd_vm.c fill_procregioninfo's footprint pseudo-region
+        # PROC_PIDREGIONPATHINFO's path is that of the entry it returns (bsd_vm.c
+        # fill_procregioninfo -> fill_vnodeinfoforaddr(entry)), so it is this region's.
+        path = pr.path if (pr.path and not pr.is_submap) else None
         out.append(Region(
             start=pr.address, end=end, prot=pr.protection & 7, max_prot=pr.max_protection & 7,
             share_mode=share_mode_letters(pr.share_mode), tag=pr.user_tag,
@@ -133,5 +137,4 @@ def walk_regions_procinfo(kernel, pid: int, page_size: int) -> list[Region]:
             resident=pr.pages_resident * page_size, dirty=pr.pages_dirtied * page_size,
             swapped=pr.pages_swapped_out * page_size, path=path,
             offset=pr.offset if path else None, depth=0))
-        addr = end
     return out

@@ -175,3 +175,12 @@ def test_sim_accepts_share_mode_letters():
     sim.map(0x10000, 0x1000, 3, 7, share_mode="S/A")
     (r,) = walk_regions(sim, 4096)
     assert r.share_mode == "S/A"
+
+
+def test_procinfo_fallback_drops_footprint_region():
+    # darwin-facts §7.3: the user_tag 0xFFFFFFFF pseudo-region is not memory.
+    sim = build_sim()
+    sim.add_footprint_region(0x123000)
+    regs = walk_regions_procinfo(sim, sim.pid, 16384)
+    assert regs and not any(r.tag == 0xFFFFFFFF for r in regs)
+    assert regs[-1].end == max(r.end for r in sim.top)

@@ -58,7 +58,8 @@ API (all addresses absolute; sizes in bytes):
   kernel refuses then).  ``set_vm_info(phys_footprint, peak=None, count=84)`` makes
   ``vm_info()`` answer TASK_VM_INFO from a real struct task_vm_info of ``count`` words
   (default: None, as if refused).
-- ``add_footprint_region(size)``: the fake tag-0xFFFFFFFF region vmmap's footprint mode adds.
+- ``add_footprint_region(size)``: the fake tag-0xFFFFFFFF region vmmap's footprint mode adds
+  (after the last entry, for mach_vm_region_recurse and proc_pidinfo alike).
 - ``die_after(n_calls)``: after n more kernel/task calls the process is gone (calls raise
   ``KernReturnError(MACH_SEND_INVALID_DEST)``, proc_pidinfo ESRCH, pid_exists False).
 - ``refuse_port(kr=KERN_FAILURE, procinfo_errno=None)``: open_task raises PortRefused;
@@ -433,6 +434,11 @@ class SimulatedTask:
                                   r.offset, PROC_REGION_SUBMAP if r.is_submap else 0,
                                   self._resident(r) // pages, r.dirty // pages, r.swapped // pages,
                                   0, r.path if (with_path and not r.is_submap) else None)
+        last = max((r.end for r in self.top), default=0)
+        if self.footprint_size and address == last:
+            # vm.self_region_footprint: bsd_vm.c fill_procregioninfo answers a query exactly
+            # at the end of the last entry with a fake region (user_tag -1).
+            return ProcRegion(last, self.footprint_size, 3, 3, FOOTPRINT_TAG, SM_PRIVATE)
         # Past the last region the kernel answers EINVAL (bsd/kern/proc_info.c).
         raise OSError(errno.EINVAL, "proc_pidinfo: Invalid argument")
 
