@@ -267,3 +267,44 @@ def test_find_binaries_by_uuid_bounded(tmp_path):
     found = find_binaries_by_uuid([u, "0" * 31 + "1"], [str(tmp_path)])
     assert list(found) == [u] and found[u][0] == str(lib)
     assert find_binaries_by_uuid([u], [str(tmp_path / "missing")]) == {}
+
+
+# --- synthetic variants (fixtures/crash/README.md) ---------------------------
+
+from pathlib import Path  # noqa: E402
+
+OWN = Path(__file__).resolve().parents[2] / "fixtures" / "crash"
+OWN_REPORTS = ["ios14-bug109.ips", "macos10.8-packed.crash", "macos11-rosetta.crash",
+               "macos13-rosetta.ips", "first-layout.ips"]
+
+
+@pytest.mark.parametrize("name", OWN_REPORTS)
+def test_synthetic_variants_become_crash_targets(name):
+    path = str(OWN / name)
+    rep = read_crash_report(path)
+    t = open_target(path, OpenOptions())
+    assert t.kind == "crash" and (t.name, t.pid, t.arch) == (rep.process, rep.pid, rep.arch)
+    _check_regions(t)
+    assert {(im.load_address, im.uuid) for im in t.images} == {(im.base, im.uuid) for im in rep.images}
+    assert [th.crashed for th in t.threads].count(True) == 1
+    assert t.info["translated"] == rep.translated and t.info["app_specific"] == rep.app_specific
+
+
+def test_rosetta_ips_target():
+    t = open_file(str(OWN / "macos13-rosetta.ips"), OpenOptions())
+    # The translated process is x86_64 (4 KiB pages) though it ran on arm64.
+    assert t.arch == "x86_64" and t.page_size == 4096
+    assert t.info["translated"] is True and t.info["role"] == "Foreground" and t.info["is_corpse"] is True
+    assert t.info["registers"]["rip"] == 4294983512 and t.info["registers"]["tmp0"] == 10741713207296
+    # "0x10 is not in any region", below the executable's __TEXT.
+    assert t.info["fault_address"] == 0x10 and t.info["fault_gap"] == {"after": None, "before": 0x100000000}
+    runtime = next(im for im in t.images if im.path == "/usr/libexec/rosetta/runtime")
+    assert runtime.arch == "arm64" and runtime.load_address == 140703128018944
+    assert t.images[0].path.endswith("/MacOS/Mandelbrot")       # the executable first
+
+
+def test_bug109_ips_target_uses_the_text_body():
+    t = open_file(str(OWN / "ios14-bug109.ips"), OpenOptions())
+    assert t.info["report_format"] == "text" and t.info["bug_type"] == "109"
+    assert t.arch == "arm64" and t.page_size == 16384 and t.info["translated"] is False
+    assert t.threads[0].name == "Dispatch queue: com.apple.main-thread" and t.threads[0].crashed
