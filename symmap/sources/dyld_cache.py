@@ -14,6 +14,11 @@ __all__ = ["open_file"]
 # Arch of the cache magic -> page size dyld maps it with (arm64 caches use
 # 16 KiB pages; Intel caches 4 KiB).
 _PAGE = {"x86_64": 4096, "x86_64h": 4096, "i386": 4096}
+# dyld_cache_header.platform (0xD8, dyld-519.2.1): mach-o/loader.h PLATFORM_*.
+_PLATFORMS = {1: "macOS", 2: "iOS", 3: "tvOS", 4: "watchOS", 5: "bridgeOS",
+              6: "macCatalyst", 7: "iOS Simulator", 8: "tvOS Simulator",
+              9: "watchOS Simulator", 10: "DriverKit", 11: "visionOS",
+              12: "visionOS Simulator"}
 
 
 def open_file(path: str, opts=None) -> Target:
@@ -40,6 +45,11 @@ def open_file(path: str, opts=None) -> Target:
             "unslid_base": cache.unslid_base, "slide": slide, "image_count": len(t.images),
             "symbol_file_uuid": cache.symbol_file_uuid,
         })
+        if h.get("platform"):
+            t.info["platform"] = _PLATFORMS.get(h["platform"], f"platform {h['platform']}")
+        if "cacheType" in h:
+            # 0 development, 1 production, 2 universal (cacheSubType says which half)
+            t.info["cache_type"] = h["cacheType"]
         if "osVersion" in h and h["osVersion"]:
             v = h["osVersion"]
             t.os_version = f"{v >> 16}.{(v >> 8) & 0xFF}" + (f".{v & 0xFF}" if v & 0xFF else "")

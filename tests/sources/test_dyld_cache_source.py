@@ -160,3 +160,17 @@ def test_locate_searches_every_directory_dyld_knows(tmp_path, cache_dir):
     with open_cache(str(MAIN)) as c:
         uuid = c.uuid
     assert locate_cache_file(uuid, arch="arm64", root=str(tmp_path)) == str(main)
+
+
+def test_cache_target_platform_from_header(tmp_path):
+    """The header's platform (0xD8, dyld-519.2.1) names the report's Platform:
+    an iOS or DriverKit cache file is not reported as macOS."""
+    with open_file(str(MAIN)) as t:
+        assert t.info["platform"] == "macOS" and t.info["cache_type"] == 1
+        assert t.os_version == "13.0"
+    main = copy_committed(tmp_path)
+    data = bytearray(main.read_bytes())
+    data[0xD8:0xDC] = (10).to_bytes(4, "little")          # PLATFORM_DRIVERKIT
+    main.write_bytes(bytes(data))
+    with open_file(str(main)) as t:
+        assert t.info["platform"] == "DriverKit"
