@@ -74,6 +74,9 @@ VM_PAGE_QUERY_PAGE_CS_TAINTED = 0x200
 VM_PAGE_QUERY_PAGE_CS_NX = 0x400
 VM_PAGE_QUERY_PAGE_REUSABLE = 0x800
 
+# bsd/sys/proc.h p_stat values (proc_bsdinfo.pbi_status)
+SZOMB = 5
+
 # proc_info.h
 PROC_ALL_PIDS = 1
 PROC_PIDTBSDINFO = 3

@@ -112,6 +112,7 @@ class BsdInfo:
     start_sec: int
     start_usec: int
     flags: int = 0
+    status: int = 0                     # pbi_status = p_stat (SZOMB 5 = zombie)
 
 
 @dataclass(slots=True)
@@ -390,7 +391,8 @@ class LibSystemKernel:
             return None
         dec = lambda b: b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")  # noqa: E731
         return BsdInfo(s.pbi_pid, s.pbi_ppid, s.pbi_uid, dec(bytes(s.pbi_comm)),
-                       dec(bytes(s.pbi_name)), s.pbi_start_tvsec, s.pbi_start_tvusec, s.pbi_flags)
+                       dec(bytes(s.pbi_name)), s.pbi_start_tvsec, s.pbi_start_tvusec, s.pbi_flags,
+                       s.pbi_status)
 
     def list_pids(self) -> list[int]:
         from . import _mach

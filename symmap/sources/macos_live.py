@@ -66,10 +66,14 @@ def open_pid(pid: int, opts=None) -> Target:
 
 
 def _open(pid: int, kernel, started: list) -> Target:
-    from ..darwin.consts import PortRefused
+    from ..darwin.consts import SZOMB, PortRefused
     if not kernel.pid_exists(pid):
         raise NoSuchProcess(pid)
     bsd = kernel.bsd_info(pid)
+    if bsd is not None and bsd.status == SZOMB:
+        # kill(pid, 0) succeeds on a zombie, but it has no address space left: task ports
+        # and region flavors fail (proc_info.c finds zombies only for BSD-info flavors).
+        raise NoSuchProcess(pid, f"process {pid} is a zombie (exited, not yet reaped)")
     name = kernel.proc_name(pid) or (bsd.name if bsd else None)
     t = Target(kind="live", name=name, pid=pid, path=kernel.proc_path(pid), os="macos")
     _header_facts(t, kernel, bsd)

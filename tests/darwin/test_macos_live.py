@@ -270,3 +270,12 @@ def test_page_counts_use_task_vm_info_page_size_when_no_image_says():
 def test_page_size_falls_back_to_host_without_vm_info_or_images():
     t = _open(_rosetta_like_without_images(None))
     assert t.page_size == 16384        # nothing says otherwise: ours
+
+
+def test_zombie_is_no_such_process_with_a_reason():
+    sim = build_sim()
+    sim.make_zombie()
+    with pytest.raises(NoSuchProcess) as ei:
+        _open(sim)
+    assert not isinstance(ei.value, ProcessVanished) and ei.value.exit_code == 2
+    assert "zombie" in str(ei.value)

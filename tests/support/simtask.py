@@ -62,6 +62,7 @@ API (all addresses absolute; sizes in bytes):
   (after the last entry, for mach_vm_region_recurse and proc_pidinfo alike).
 - ``die_after(n_calls)``: after n more kernel/task calls the process is gone (calls raise
   ``KernReturnError(MACH_SEND_INVALID_DEST)``, proc_pidinfo ESRCH, pid_exists False).
+- ``make_zombie()``: exited, not reaped (kill(pid, 0) works, bsd_info status SZOMB).
 - ``refuse_port(kr=KERN_FAILURE, procinfo_errno=None)``: open_task raises PortRefused;
   with ``procinfo_errno`` set, proc_pidinfo region calls fail with that errno too.
 - ``write(addr, data)`` patches simulated memory (test set-up only).
@@ -155,6 +156,7 @@ class SimulatedTask:
         self._dyld_hook = None
         self.dyld_info_calls = 0
         self.exists = True
+        self.zombie = False
         self._die_in: int | None = None
         self.refused: int | None = None
         self.procinfo_errno: int | None = None
@@ -381,6 +383,12 @@ class SimulatedTask:
     def die_after(self, n_calls: int) -> None:
         self._die_in = n_calls
 
+    def make_zombie(self) -> None:
+        """The process exited but was not reaped: kill(pid, 0) still succeeds and
+        PROC_PIDTBSDINFO answers (pbi_status SZOMB); everything else fails like a gone pid."""
+        self.exists = False
+        self.zombie = True
+
     def refuse_page_query(self) -> None:
         self.page_query_refused = True
 
@@ -416,7 +424,7 @@ class SimulatedTask:
         return self
 
     def pid_exists(self, pid: int) -> bool:
-        return (pid == self.pid and self.exists) or pid in self.other_pids
+        return (pid == self.pid and (self.exists or self.zombie)) or pid in self.other_pids
 
     def proc_region(self, pid: int, address: int, with_path: bool) -> ProcRegion:
         if pid != self.pid or not self.exists:
@@ -443,6 +451,9 @@ class SimulatedTask:
         raise OSError(errno.EINVAL, "proc_pidinfo: Invalid argument")
 
     def bsd_info(self, pid: int) -> BsdInfo | None:
+        if pid == self.pid and self.zombie:
+            return BsdInfo(pid, self.ppid, self.uid, self.name[:16], self.name, 1700000000, 0,
+                           status=5)
         if pid == self.pid and self.exists:
             return BsdInfo(pid, self.ppid, self.uid, self.name[:16], self.name, 1700000000, 0)
         if pid == self.ppid:
