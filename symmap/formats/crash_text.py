@@ -136,8 +136,14 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
             rep.vm_region_info = parse_vm_region_info("\n".join(block), vm_address)
             continue
         m = _KV.match(line)
-        if m and m.group(1) in _KNOWN_KEYS and m.group(1) not in hdr:
-            hdr[m.group(1)] = m.group(2).strip()
+        if m and m.group(1) in _KNOWN_KEYS:
+            if m.group(1) not in hdr:
+                hdr[m.group(1)] = m.group(2).strip()
+            elif m.group(1) == "Exception Codes" and "Exception Codes 2" not in hdr:
+                # macOS 12+ prints two: "KERN_INVALID_ADDRESS at 0x60" (the
+                # .ips subtype) then "0x0000000000000001, 0x0000000000000060"
+                # (its codes) — reports pasted in GitHub issues.
+                hdr["Exception Codes 2"] = m.group(2).strip()
     if not hdr and not rep.threads and not rep.images:
         raise CorruptInput(WHAT, "no crash report header, thread or Binary Images found", path)
     _header(rep, hdr)
@@ -182,6 +188,10 @@ def _header(rep: CrashReport, h: dict[str, str]) -> None:
             rep.exception["type"], rep.exception["signal"] = m.group(1), m.group(2)
         else:
             rep.exception["type"] = et
+    if h.get("Exception Codes 2"):
+        h = dict(h)
+        h.setdefault("Exception Subtype", h["Exception Codes"])
+        h["Exception Codes"] = h["Exception Codes 2"]
     for key, k in (("Exception Codes", "codes"), ("Exception Subtype", "subtype"),
                    ("Exception Message", "message"), ("Exception Note", "note")):
         if h.get(key):

@@ -656,3 +656,34 @@ def test_shared_caches_plural_is_read_and_noted():
 def test_bug109_header_with_garbage_body_is_corrupt():
     with pytest.raises(CorruptInput):
         parse_crash_report(b'{"bug_type":"109","name":"x"}\nnothing to see here\n')
+
+
+def test_macos12_text_has_two_exception_codes_lines():
+    # macOS 12+ Console/translated text (reports pasted in GitHub issues): the
+    # first "Exception Codes:" is the .ips subtype, the second its codes.
+    text = ("Process:               a [1]\nCode Type:             ARM-64 (Native)\n"
+            "Crashed Thread:        0  Dispatch queue: com.apple.main-thread\n\n"
+            "Exception Type:        EXC_BAD_ACCESS (SIGSEGV)\n"
+            "Exception Codes:       KERN_INVALID_ADDRESS at 0x0000000000000060\n"
+            "Exception Codes:       0x0000000000000001, 0x0000000000000060\n\n"
+            "Termination Reason:    Namespace SIGNAL, Code 11 Segmentation fault: 11\n")
+    rep = parse_crash_report(text)
+    assert rep.exception["subtype"] == "KERN_INVALID_ADDRESS at 0x0000000000000060"
+    assert rep.exception["codes"] == "0x0000000000000001, 0x0000000000000060"
+    assert rep.exception["raw_codes"] == [1, 0x60] and rep.fault_address == 0x60
+    assert rep.crashed_thread == 0 and rep.translated is False
+
+
+def test_arm32_thread_state():
+    # iOS armv7 "ARM Thread State (32-bit)" block: r0-r12, sp, lr, pc, cpsr.
+    text = ("Process: a [1]\nCode Type: ARM (Native)\nThread 0 Crashed:\n"
+            "0   a   0x0002c3f4 0x1c000 + 66548\n\n"
+            "Thread 0 crashed with ARM Thread State (32-bit):\n"
+            "    r0: 0x00000000    r1: 0x00000001      r2: 0x00000000      r3: 0x00000000\n"
+            "    ip: 0x00000148    sp: 0x27d4f8e0      lr: 0x3a7a4a53      pc: 0x0002c3f4\n"
+            "  cpsr: 0x00000010\n\n"
+            "Binary Images:\n0x1c000 - 0x2ffff a armv7  <0123456789abcdef0123456789abcdef> /var/a\n")
+    rep = parse_crash_report(text)
+    t = rep.threads[0]
+    assert rep.arch == "arm" and t.pc == 0x2C3F4 and t.sp == 0x27D4F8E0 and t.registers["cpsr"] == 0x10
+    assert t.frames[0].image_index == 0 and t.frames[0].image_offset == 66548
