@@ -153,9 +153,11 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
     from ..darwin.region_walk import walk_regions
 
     def on_error(e: KernReturnError) -> None:
-        # A non-hole error on a read: the task died, or something we cannot read.
+        # A non-hole error on a read: the task died, or something we cannot read.  Raise
+        # the SymmapError itself: t.memory is also read after open_pid returns (shared
+        # cache header, symbols), where no _translate is around to convert _Vanished.
         if not kernel.pid_exists(pid):
-            raise _Vanished()
+            raise ProcessVanished(pid)
 
     mem = TaskMemory(task, 4096, on_error)       # 4 KiB works for 16 KiB hosts too
     t.memory = mem

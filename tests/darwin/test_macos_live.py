@@ -279,3 +279,12 @@ def test_zombie_is_no_such_process_with_a_reason():
         _open(sim)
     assert not isinstance(ei.value, ProcessVanished) and ei.value.exit_code == 2
     assert "zombie" in str(ei.value)
+
+
+def test_memory_read_after_open_when_process_died_is_process_vanished():
+    # Annotation and symbolization read t.memory after open_pid returned.
+    sim = build_sim()
+    t = _open(sim)
+    sim.exists = False
+    with pytest.raises(ProcessVanished):
+        t.memory.read(EXE, 0x100)
