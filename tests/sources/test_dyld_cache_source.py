@@ -174,3 +174,18 @@ def test_cache_target_platform_from_header(tmp_path):
     main.write_bytes(bytes(data))
     with open_file(str(main)) as t:
         assert t.info["platform"] == "DriverKit"
+
+
+@pytest.mark.parametrize("magic,arch,page", [
+    (b"dyld_v1   arm64", "arm64", 16384), (b"dyld_v1  arm64e", "arm64e", 16384),
+    (b"dyld_v1  x86_64", "x86_64", 4096), (b"dyld_v1 x86_64h", "x86_64h", 4096)])
+def test_cache_arch_from_right_aligned_magic(tmp_path, magic, arch, page):
+    main = copy_committed(tmp_path)
+    for f in tmp_path.iterdir():
+        data = bytearray(f.read_bytes())
+        data[0:16] = magic + b"\0"
+        f.write_bytes(bytes(data))
+    with open_file(str(main)) as t:
+        assert (t.arch, t.page_size) == (arch, page)
+        assert t.info["cache_magic"] == magic.decode()
+        assert len(t.images) == 3 and t.shared_cache.subcaches[1]["path"].endswith(".02")
