@@ -258,3 +258,17 @@ def test_universal_development_main_strips_development(tmp_path):
             str(tmp_path / "dyld_shared_cache_arm64e.02.dyldlinkedit")]
         assert c.symbols_path() == built.paths[".symbols"]
         assert c.local_symbols(0) != []
+
+
+def test_zero_symbol_file_uuid_means_no_symbols_file(tmp_path):
+    """symbolFileUUID all zero: no .symbols companion is looked for even when
+    one lies next to the cache (DyldSharedCache::hasLocalSymbolsInfoFile,
+    ProcessAtlas.cpp localSymbols @dyld-1378)."""
+    main = copy_committed(tmp_path)
+    data = bytearray(main.read_bytes())
+    data[0x190:0x1A0] = bytes(16)
+    main.write_bytes(bytes(data))
+    with open_cache(str(main)) as c:
+        assert c.symbol_file_uuid is None and c.symbols_path() is None
+        assert c.local_symbols(0) == [] and c.notes == []
+        assert c.symbols_for(0) != []                      # the shared linkedit still names exports
