@@ -127,9 +127,14 @@ def _why_refused(kernel, pid: int, bsd) -> str:
 
 
 def _fallback(t: Target, kernel, pid: int, page: int, refused: str) -> Target:
+    from ..darwin.consts import PROC_FLAG_ROSETTA
     from ..darwin.region_walk import walk_regions_procinfo
     bsd = kernel.bsd_info(pid)
     why = _why_refused(kernel, pid, bsd)
+    if bsd is not None and bsd.flags & PROC_FLAG_ROSETTA:
+        # No port, so no TASK_VM_INFO: a translated (x86_64) target has a 4 KiB map, and
+        # proc_pidinfo counts pages in min(ours, its) (xnu vm_self_region_page_shift).
+        page = min(page, 4096)
     try:
         t.regions = walk_regions_procinfo(kernel, pid, page)
     except OSError as e:

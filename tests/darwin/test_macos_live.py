@@ -288,3 +288,14 @@ def test_memory_read_after_open_when_process_died_is_process_vanished():
     sim.exists = False
     with pytest.raises(ProcessVanished):
         t.memory.read(EXE, 0x100)
+
+
+def test_refused_rosetta_target_counts_pages_in_4k():
+    # No port -> no TASK_VM_INFO; pbi_flags PROC_FLAG_ROSETTA says the map is 4 KiB.
+    sim = SimulatedTask(page_size=4096, host_page_size=16384)
+    sim.map(0x7F0000000000, 0x40000, 3, 7, tag=1, resident=0x8000, dirty=0x4000)
+    sim.bsd_flags = 0x2000000
+    sim.refuse_port()
+    t = _open(sim)
+    heap = next(r for r in t.regions if r.start == 0x7F0000000000)
+    assert t.page_size == 4096 and (heap.resident, heap.dirty) == (0x8000, 0x4000)

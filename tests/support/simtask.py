@@ -62,6 +62,7 @@ API (all addresses absolute; sizes in bytes):
   (after the last entry, for mach_vm_region_recurse and proc_pidinfo alike).
 - ``die_after(n_calls)``: after n more kernel/task calls the process is gone (calls raise
   ``KernReturnError(MACH_SEND_INVALID_DEST)``, proc_pidinfo ESRCH, pid_exists False).
+- ``bsd_flags``: pbi_flags PROC_BSDINFO reports (e.g. PROC_FLAG_ROSETTA 0x2000000).
 - ``make_zombie()``: exited, not reaped (kill(pid, 0) works, bsd_info status SZOMB).
 - ``refuse_port(kr=KERN_FAILURE, procinfo_errno=None)``: open_task raises PortRefused;
   with ``procinfo_errno`` set, proc_pidinfo region calls fail with that errno too.
@@ -157,6 +158,7 @@ class SimulatedTask:
         self.dyld_info_calls = 0
         self.exists = True
         self.zombie = False
+        self.bsd_flags = 0              # proc_bsdinfo.pbi_flags (PROC_FLAG_ROSETTA ...)
         self._die_in: int | None = None
         self.refused: int | None = None
         self.procinfo_errno: int | None = None
@@ -455,7 +457,8 @@ class SimulatedTask:
             return BsdInfo(pid, self.ppid, self.uid, self.name[:16], self.name, 1700000000, 0,
                            status=5)
         if pid == self.pid and self.exists:
-            return BsdInfo(pid, self.ppid, self.uid, self.name[:16], self.name, 1700000000, 0)
+            return BsdInfo(pid, self.ppid, self.uid, self.name[:16], self.name, 1700000000, 0,
+                           self.bsd_flags)
         if pid == self.ppid:
             return BsdInfo(pid, 0, 0, self.parent_name, self.parent_name, 1600000000, 0)
         return None
