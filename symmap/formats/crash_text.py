@@ -119,7 +119,10 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
             # Free text up to the next blank line (sentry parser's
             # ApplicationSpecificInformation state; .ips ``asi``).
             while i < n and lines[i].strip() and len(rep.app_specific) < 256:
-                rep.app_specific.append(lines[i][:MAX_LINE].rstrip("\r").strip())
+                nxt = lines[i][:MAX_LINE].rstrip("\r")
+                if _THREAD.match(nxt) or _THREAD_NAME.match(nxt) or nxt.startswith("Binary Images:"):
+                    break       # packed reports (no blank line) go on with threads
+                rep.app_specific.append(nxt.strip())
                 i += 1
             continue
         if s.startswith("Binary Images:"):

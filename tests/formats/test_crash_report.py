@@ -687,3 +687,11 @@ def test_arm32_thread_state():
     t = rep.threads[0]
     assert rep.arch == "arm" and t.pc == 0x2C3F4 and t.sp == 0x27D4F8E0 and t.registers["cpsr"] == 0x10
     assert t.frames[0].image_index == 0 and t.frames[0].image_offset == 66548
+
+
+def test_app_specific_block_without_blank_line_keeps_the_thread():
+    text = ("Process: a [1]\nCrashed Thread:  0\nApplication Specific Information:\nabort() called\n"
+            "Thread 0 Crashed:\n0   libsystem_kernel.dylib  0x00007fff8d89ed16 __pthread_kill + 10\n")
+    rep = parse_crash_report(text)
+    assert rep.app_specific == ["abort() called"] and [t.index for t in rep.threads] == [0]
+    assert rep.threads[0].frames[0].symbol == "__pthread_kill"
