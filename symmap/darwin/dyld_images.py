@@ -152,7 +152,13 @@ def read_dyld_state(read: Reader, address: int, size: int, fmt: int | None, ptr_
         if attempt:
             sleep(RETRY_DELAY)
             if requery is not None:
-                address, size, fmt = requery()
+                try:
+                    address, size, fmt = requery()
+                except OSError as e:
+                    # A refused/failed TASK_DYLD_INFO on a retry costs the image list,
+                    # not the whole map (a dead task shows up in the caller's next call).
+                    st.notes.append(f"dyld's image list: re-asking TASK_DYLD_INFO failed: {e}")
+                    break
         st.attempts = attempt + 1
         st = _read_once(read, address, size, fmt, ptr_mask, max_images, page_size, st)
         if st.complete or st.suspended or not st.address:

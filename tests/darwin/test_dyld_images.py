@@ -153,3 +153,16 @@ def test_path_at_end_of_mapping_is_read_page_truncated():
     mem = TaskMemory(sim, 4096)
     assert read_cstring(lambda a, n: sim.read(a, n), 0x300000ff0) == "/tail/path.dylib"
     assert read_cstring(mem.read, 0x300000ff0) == "/tail/path.dylib"
+
+
+def test_requery_failure_on_retry_is_a_note_not_an_exception():
+    from symmap.darwin.consts import KERN_FAILURE, KernReturnError
+    sim = build_sim(dyld_kwargs=dict(null_info_array_calls=10_000))
+
+    def requery():
+        raise KernReturnError("task_info(TASK_DYLD_INFO)", KERN_FAILURE)
+    mem = TaskMemory(sim, sim.page_size)
+    st = read_dyld_state(mem.read, *sim.dyld, MASK47, requery=requery, **NOSLEEP)
+    assert not st.complete and st.attempts == 1
+    assert any("TASK_DYLD_INFO failed" in n for n in st.notes)
+    assert [i.is_dyld for i in st.images] == [True]      # dyld still from the first read
