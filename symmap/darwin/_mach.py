@@ -304,7 +304,8 @@ def mach_vm_read_overwrite(task: int, address: int, size: int) -> bytes:
 
 def mach_vm_purgable_control_get(task: int, address: int) -> int:
     """VM_PURGABLE_GET_STATE (1) -> state & VM_PURGABLE_STATE_MASK (3); raises for
-    non-purgeable objects or read-only ports (needs a vm_map_t control port)."""
+    non-purgeable objects.  GET_STATE takes a read port since xnu-8019 (macOS 12; vm_user.c
+    mach_vm_purgable_control_external: convert_port_to_map_read); macOS 11 needs control."""
     state = c_int(0)
     _check("mach_vm_purgable_control", lib().mach_vm_purgable_control(task, address, 1, byref(state)))
     return state.value & 3
