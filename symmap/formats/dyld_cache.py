@@ -718,9 +718,6 @@ class DyldCache:
             out.append(im)
         return out
 
-    def iter_images(self) -> Iterator[CacheImage]:
-        return iter(self.images)
-
     # -- symbols (dyld_cache_symbols.py) --
     def local_symbols(self, image: int | CacheImage) -> list[tuple[int, str]]:
         """Local (non-exported) symbols of one image as (unslid address, name)."""

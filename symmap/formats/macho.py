@@ -217,10 +217,6 @@ class MachO:
                 return s
         return None
 
-    def linkedit_fileoff(self, vmoff_in_file: int) -> int:
-        """File offsets in LC_SYMTAB etc. are relative to the file start; kept for clarity."""
-        return vmoff_in_file
-
 
 def is_macho_magic(buf: Buffer, off: int = 0) -> bool:
     if off < 0 or off + 4 > len(buf):

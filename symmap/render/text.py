@@ -7,7 +7,7 @@ list), Legend, Summary.  Every string taken from the target goes through
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable
 
 from .. import __version__
@@ -267,9 +267,3 @@ def _vmmap_date(value: object) -> str:
         return escape(s)
     out = d.strftime("%Y-%m-%d %H:%M:%S.") + f"{d.microsecond // 1000:03d}"
     return out + (" " + d.strftime("%z") if d.tzinfo else "")
-
-
-def now_stamp() -> str:
-    """vmmap's Date/Time format: ``2025-04-14 23:26:23.826 +0800``."""
-    d = datetime.now(timezone.utc).astimezone()
-    return d.strftime("%Y-%m-%d %H:%M:%S.") + f"{d.microsecond // 1000:03d} " + d.strftime("%z")

@@ -103,7 +103,6 @@ STDIN_LIMIT = 1 << 30      # a crash report or snapshot; a core belongs in a fil
 def _open_stdin(opts: OpenOptions) -> Target:
     """TARGET '-': a file piped on stdin (crash report, snapshot, binary...),
     spooled to a temporary file because parsers mmap their input."""
-    import shutil
     import tempfile
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None or sys.stdin.isatty():

@@ -25,7 +25,7 @@ from itertools import chain, repeat
 from operator import sub
 from typing import Any, Iterable, NamedTuple
 
-from ..model import Image, Region, Section, Segment, Target
+from ..model import Image, Region, Segment, Target
 from ._demangle import display_name, display_names
 from ._index import SymbolIndex
 from ._sources import load_index
@@ -404,10 +404,3 @@ class Symbolizer:
             by_kind[macho].append(names)
         return {macho: display_names(chain.from_iterable(its), macho) if its else {}
                 for macho, its in by_kind.items()}
-
-
-def _section_at(seg: Segment, addr: int) -> Section | None:
-    for s in seg.sections:
-        if s.address <= addr < s.address + s.size:
-            return s
-    return None

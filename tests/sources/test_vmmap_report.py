@@ -1,7 +1,6 @@
 """A saved vmmap text report as a TARGET (../shared/fixtures/vmmap)."""
 from __future__ import annotations
 
-import re
 
 import pytest
 from click.testing import CliRunner
