@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import PROT_EXEC, Region, Target
+from ..model import Region, Target
 
 __all__ = ["SummaryRow", "Summary", "summarize", "summary_type"]
 
 # vmmap folds every "unused <seg>" row of the shared cache into one summary line.
 UNUSED_SUMMARY = "unused but dirty shlib __DATA"
+COMBINED_LINKEDIT = "dyld shared cache combined __LINKEDIT"
+# The two summary lines of vmmap, as measured on fixtures/vmmap/01.txt:
+# "ReadOnly portion of Libraries" totals the __TEXT and __LINKEDIT rows
+# (17.3M + 886.7M = 903.9M; __OBJC_RO and __DATA_CONST are not in it), and
+# "Writable regions" totals writable memory that no library owns (537.4M;
+# resident 288K and swapped_out 320K are the MALLOC/Stack/dyld rows' sums).
+_MACOS_READONLY_LIB = frozenset({"__TEXT", "__LINKEDIT"})
 
 
 @dataclass
@@ -69,6 +76,7 @@ def summary_type(r: Region) -> str:
 def summarize(t: Target) -> Summary:
     # Purgeable sizes are known on live targets (Linux has none; macOS reports them).
     purge_known = t.kind == "live" or (t.kind == "snapshot" and t.info.get("source_kind") == "live")
+    macos = t.os == "macos"
     by: dict[str, SummaryRow] = {}
     s = Summary()
     ro_total = 0
@@ -84,12 +92,15 @@ def summarize(t: Target) -> Summary:
             row = by[key] = SummaryRow(key)
         row.add(r, purge_known)
         s.total.add(r, purge_known)
+        library = r.image is not None or key == UNUSED_SUMMARY or r.detail == COMBINED_LINKEDIT
         if r.writable:
+            if library:
+                continue
             w_total += r.size
             w_dirty = _add(w_dirty, r.dirty)
             w_res = _add(w_res, r.resident)
             w_swap = _add(w_swap, r.swapped)
-        elif r.image is not None and r.prot & PROT_EXEC or (r.image and not r.writable):
+        elif library and (not macos or r.type in _MACOS_READONLY_LIB):
             ro_total += r.size
             ro_res = _add(ro_res, r.resident)
     s.rows = [by[k] for k in sorted(by)]

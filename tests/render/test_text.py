@@ -134,3 +134,17 @@ def test_summary_rows_match_sample_columns():
         out = render_report(t).splitlines()
         got = next(ln for ln in out if ln.startswith(name + " ") and "[" not in ln)
         assert got == line.rstrip()
+
+
+def test_readonly_libraries_line_matches_vmmap_on_a_real_report():
+    """Rebuilt from the rows of fixtures/vmmap/01.txt, the Summary's two
+    lines give vmmap's own totals (the rows' sizes are vmmap's rounded ones,
+    so only totals and the exactly-summable resident figures are compared)."""
+    from symmap.sources import OpenOptions, open_target
+    t = open_target(str(shared_fixture("vmmap/01.txt")), OpenOptions())
+    lines = render_report(t).splitlines()
+    ro = next(ln for ln in lines if ln.startswith("ReadOnly portion"))
+    assert ro.startswith("ReadOnly portion of Libraries: Total=903.9M resident=28.9M(3%) ")
+    w = next(ln for ln in lines if ln.startswith("Writable regions:"))
+    assert w.startswith("Writable regions: Total=537.4M ") and " resident=288K(0%) " in w
+    assert w.endswith(" unallocated=536.8M(100%)")
