@@ -74,8 +74,9 @@ def summary_type(r: Region) -> str:
 
 
 def summarize(t: Target) -> Summary:
-    # Purgeable sizes are known on live targets (Linux has none; macOS reports them).
-    purge_known = t.kind == "live" or (t.kind == "snapshot" and t.info.get("source_kind") == "live")
+    # Purgeable sizes are known on live targets (Linux has none; macOS reports
+    # them) and in vmmap reports, whose rows print PURGE= when it applies.
+    purge_known = t.kind == "live" or t.info.get("source_kind") in ("live", "vmmap")
     macos = t.os == "macos"
     by: dict[str, SummaryRow] = {}
     s = Summary()

@@ -148,3 +148,24 @@ def test_readonly_libraries_line_matches_vmmap_on_a_real_report():
     w = next(ln for ln in lines if ln.startswith("Writable regions:"))
     assert w.startswith("Writable regions: Total=537.4M ") and " resident=288K(0%) " in w
     assert w.endswith(" unallocated=536.8M(100%)")
+
+
+def test_summary_table_rebuilt_from_a_real_report_matches_vmmaps():
+    """Every summary row of fixtures/vmmap/01.txt: same types, VIRTUAL, purgeable
+    columns and REGION COUNT (RESIDENT/DIRTY/SWAPPED are sums of rounded
+    row sizes, so they may differ by rounding and are not compared)."""
+    from symmap.sources import OpenOptions, open_target
+    text = shared_fixture("vmmap/01.txt").read_text().splitlines()
+
+    def table(lines):
+        i = next(k for k, ln in enumerate(lines) if ln.startswith("REGION TYPE") and "COUNT" in ln)
+        rows = {}
+        for ln in lines[i + 2:]:
+            if ln.startswith("====="):
+                break
+            name, cells = ln[:32].rstrip(), ln[32:].split()
+            rows[name] = (cells[0], cells[4:8])
+        return rows
+
+    ours = table(render_report(open_target(str(shared_fixture("vmmap/01.txt")), OpenOptions())).splitlines())
+    assert ours == table(text)
