@@ -9,7 +9,7 @@ VSIZE) are unknown (None).
 from __future__ import annotations
 
 from ..errors import CorruptInput
-from ..formats.vmmap_text import parse_vmmap_text
+from ..formats.vmmap_text import parse_size, parse_vmmap_text
 from ..model import Image, Region, Segment, Target, parse_prot
 
 __all__ = ["open_file", "target_from_report"]
@@ -67,6 +67,10 @@ def target_from_report(rep, path: str) -> Target:
             t.info[key] = h[label]
     if h.get("Parent Process"):
         t.info["parent"] = h["Parent Process"]
+    for label, key in (("Physical footprint", "footprint"), ("Physical footprint (peak)", "footprint_peak")):
+        size = parse_size(h.get(label, ""))
+        if size is not None:
+            t.info[key] = size
     load = h.get("Load Address", "")
     if load.startswith("0x"):
         try:

@@ -25,6 +25,8 @@ def test_every_row_of_a_macos14_report_is_read_and_renders_back_identically():
     t = open_target(str(p), OpenOptions())
     assert (t.kind, t.name, t.pid, t.page_size, t.arch) == ("snapshot", "shared_library_demo", 66814, 16384, "arm64")
     assert t.info["load_address"] == 0x104E98000 and t.info["source_kind"] == "vmmap"
+    assert t.info["footprint"] == t.info["footprint_peak"] == 1185 * 1024
+    assert "Physical footprint:         1185K\nPhysical footprint (peak):  1185K\n" in render_report(t)
     originals = {(int(m["start"], 16), int(m["end"], 16)): ln.rstrip()
                  for ln in _rows(text) for m in [ROW_RE.match(ln)]}
     assert len(t.regions) == len(originals) == 250
