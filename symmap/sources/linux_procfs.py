@@ -118,10 +118,9 @@ _PROTS = {p: ((PROT_READ if p[0] == "r" else 0) | (PROT_WRITE if p[1] == "w" els
 _COUNTERS = ("Rss:", "Shared_Dirty:", "Private_Dirty:", "Swap:")
 
 
-def _max_prot(vmflags: str) -> int:
+def _max_prot(f: list[str]) -> int:
     """Linux's max protection: the VM_MAY* bits smaps prints as mr/mw/me
     (fs/proc/task_mmu.c show_smap_vma_flags); mprotect can't exceed them."""
-    f = vmflags[8:].split()
     return ((PROT_READ if "mr" in f else 0) | (PROT_WRITE if "mw" in f else 0)
             | (PROT_EXEC if "me" in f else 0))
 
@@ -225,7 +224,12 @@ def _build(heads: list[str], vals) -> tuple[list[Region], list[tuple[int, int]]]
             r.dirty = vals[1][i] + vals[2][i]
             r.swapped = vals[3][i]
             if vals[4] is not None and vals[4][i] is not None:
-                r.max_prot = _max_prot(vals[4][i])
+                flags = vals[4][i][8:].split()
+                r.max_prot = _max_prot(flags)
+                # VM_GROWSDOWN ("gd") marks the process stack; mprotect splits keep it,
+                # while the "[stack]" name stays on the piece holding start_stack only.
+                if "gd" in flags and r.kind == "anon":
+                    r.kind = "stack"
         regions.append(r)
         if inode:
             ma, _, mi = f[3].partition(":")

@@ -536,3 +536,17 @@ def test_thread_stacks_are_named_like_vmmap():
     finally:
         p.kill()
         p.wait()
+
+
+def test_growsdown_vmas_are_stack_even_when_split_from_the_named_one():
+    """mprotect on one stack page splits the VMA; only the piece holding
+    start_stack keeps the "[stack]" name, but every piece keeps VM_GROWSDOWN."""
+    from symmap.sources.linux_procfs import parse_maps
+    block = ("{a}-{b} {p} 00000000 00:00 0 {name}\nRss:                   4 kB\n"
+             "Shared_Dirty:          0 kB\nPrivate_Dirty:         4 kB\nSwap:                  0 kB\n"
+             "VmFlags: {f}\n")
+    text = (block.format(a="7ffd0000", b="7ffd1000", p="rwxp", name="", f="rd wr ex mr mw me gd ac")
+            + block.format(a="7ffd1000", b="7ffd3000", p="rw-p", name="[stack]", f="rd wr mr mw me gd ac")
+            + block.format(a="7ffe0000", b="7ffe1000", p="rw-p", name="", f="rd wr mr mw me ac"))
+    regions, _ = parse_maps(text, True)
+    assert [r.kind for r in regions] == ["stack", "stack", "anon"]
