@@ -167,3 +167,23 @@ def test_target_dash_reads_a_file_from_stdin_and_cleans_up(tmp_path):
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "symmap-stdin-*"))) == before
     r = run("-", input=b"")
     assert r.exit_code == 2 and "stdin is empty" in r.stderr
+
+
+def test_core_threads_are_shown_with_their_pc_symbol():
+    from symmap.sources import OpenOptions, open_target
+    from symmap.annotate import annotate
+    from symmap.symbolize import Symbolizer
+    core = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fixtures", "core", "x86_64-sample.core")
+    t = annotate(open_target(core, OpenOptions()))
+    s = Symbolizer(t)
+    want = [(th.index, th.pc, s.lookup(th.pc)) for th in t.threads]
+    t.close()
+    assert want and all(lk.symbol for _i, _pc, lk in want)
+    out = run(core).stdout
+    for i, pc, lk in want:
+        block = out[out.index(f"Thread {i}:"):]
+        frame0 = block.splitlines()[1]
+        assert frame0.split()[:3] == ["0", lk.image.rsplit("/", 1)[-1], f"{pc:#018x}"]
+        assert frame0.split()[3] == lk.symbol
+    assert run(core, "--json").exit_code == 0

@@ -358,7 +358,7 @@ def symbolicate(t: Target, search_paths: list[str]) -> None:
     """Give images found on disk their real segments (and file_path), then
     name every frame the report left without a symbol."""
     from ..formats.macho import to_image
-    from ..symbolize import Symbolizer
+    from ..symbolize.frames import name_frames
     need = [im.uuid for im in t.images if im.uuid and im.file_path is None and not im.in_shared_cache]
     found = find_binaries_by_uuid(need, search_paths) if search_paths else {}
     for i, im in enumerate(t.images):
@@ -370,17 +370,7 @@ def symbolicate(t: Target, search_paths: list[str]) -> None:
         new.file_path = fpath
         new.uuid = im.uuid
         t.images[i] = new
-    s = Symbolizer(t, search_paths)
-    named = 0
-    for th in t.threads:
-        for f in th.frames:
-            if f.symbol is not None:
-                continue
-            lk = s.lookup(f.address)
-            if lk.symbol is not None:
-                f.symbol, f.offset = lk.symbol, lk.offset
-                f.image = f.image or lk.image
-                named += 1
+    named = name_frames(t, search_paths)
     t.info["symbolicated_frames"] = named
     if found:
         t.info["symbol_files"] = {u: p for u, (p, _m) in found.items()}
