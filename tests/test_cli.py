@@ -187,3 +187,11 @@ def test_core_threads_are_shown_with_their_pc_symbol():
         assert frame0.split()[:3] == ["0", lk.image.rsplit("/", 1)[-1], f"{pc:#018x}"]
         assert frame0.split()[3] == lk.symbol
     assert run(core, "--json").exit_code == 0
+
+
+def test_core_map_and_its_snapshot_render_the_same(tmp_path):
+    core = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fixtures", "core", "x86_64-sample.core")
+    snap = tmp_path / "core.json"
+    assert run("save", core, "-o", str(snap)).exit_code == 0
+    assert run(str(snap)).stdout == run(core).stdout

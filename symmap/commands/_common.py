@@ -63,9 +63,16 @@ def open_options(arch=None, slide=None, load_address=None, cache=None, search_pa
 
 
 def open_annotated(spec: str | None, opts):
-    """Open TARGET and run the annotator; the caller closes the target."""
+    """Open TARGET and run the annotator; the caller closes the target.
+
+    A core's threads (a handful) get their pc named here, once, so that the
+    map, a saved snapshot of it and that snapshot's map all show the same."""
     from ..annotate import annotate
     from ..sources import open_target
     if spec is not None and spec == "":
         raise BadTarget("empty TARGET")
-    return annotate(open_target(spec, opts))
+    t = annotate(open_target(spec, opts))
+    if t.kind == "core" and t.threads and t.memory is not None:
+        from ..symbolize.frames import name_frames
+        name_frames(t, opts.search_paths)
+    return t

@@ -39,10 +39,6 @@ def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw)
     opts = open_options(symbolicate=symbolicate, **kw)
     t = open_annotated(target, opts)
     try:
-        if t.kind == "core" and t.threads:
-            # A core's threads are few: name each pc (its image and symbol).
-            from ..symbolize.frames import name_frames
-            name_frames(t, opts.search_paths)
         if as_json:
             from ..render.json import dumps
             click.echo(dumps(t))
