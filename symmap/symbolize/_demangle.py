@@ -144,9 +144,13 @@ _drop_first = itemgetter(slice(1, None))
 def display_name(name: str, macho: bool) -> str:
     """The name atos / llvm-symbolizer print: Mach-O C symbols lose the
     leading underscore the compiler added (``_main`` -> ``main``,
-    ``__ZN3foo`` -> ``_ZN3foo`` before demangling); ELF names are kept."""
+    ``__ZN3foo`` -> ``_ZN3foo`` before demangling); ELF names lose a
+    symbol version (``mtx_init@@GLIBC_2.34`` -> ``mtx_init``), as
+    llvm-symbolizer prints them."""
     if macho and name[:1] == "_":
         name = name[1:]
+    elif not macho and "@" in name[1:]:
+        name = _unversioned(name)
     if name[:1] not in "_$" or not name.startswith(_PREFIXES):
         return name
     return demangle(name)
@@ -181,7 +185,20 @@ def display_names(names: Iterable[str], macho: bool) -> dict[str, str]:
             if v in mangled and dem[v] != k:
                 out[k] = dem[v]
         return out
+    # .symtab of glibc-style libraries names versions: "mtx_init@@GLIBC_2.34".
+    out = {n: _unversioned(n) for n in names if "@" in n[1:]} if "@" in joined else {}
     if not maybe:
-        return {}
-    mangled = set(filter(_mangled, names))
-    return {k: v for k, v in demangle_many(mangled).items() if v != k} if mangled else {}
+        return out
+    mangled = set(filter(_mangled, (out.get(n, n) for n in names)))
+    if not mangled:
+        return out
+    dem = demangle_many(mangled)
+    for n in names:
+        v = out.get(n, n)
+        if v in dem and dem[v] != n:
+            out[n] = dem[v]
+    return out
+
+
+def _unversioned(name: str) -> str:
+    return name[0] + name[1:].split("@", 1)[0]

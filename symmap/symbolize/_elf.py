@@ -16,10 +16,12 @@ string-table offsets until a lookup returns them (``SymbolIndex.decode``).
 """
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from itertools import compress
 
+from ..errors import SymmapError
 from ..formats.elf import (PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHF_TLS, SHN_LORESERVE,
                            SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
                            STT_NOTYPE, STT_OBJECT, parse_elf)
@@ -130,6 +132,53 @@ def _table(elf, sec, buf_len: int):
     return out, raw, sized
 
 
+# Where distributions install detached debug files (gdb's and llvm-symbolizer's
+# default "debug-file-directory").
+DEBUG_DIRS = ("/usr/lib/debug",)
+_MAX_DEBUG_FILE = 1 << 30
+
+
+def _debuglink_name(elf) -> str | None:
+    sec = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
+    if sec is None or sec.size < 5 or sec.offset + sec.size > len(elf.buf):
+        return None
+    raw = bytes(elf.buf[sec.offset:sec.offset + min(sec.size, 4096)])
+    name = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    return name if name and "/" not in name else None
+
+
+def debug_file(elf, path: str):
+    """The parsed detached debug file of ``elf``, or None.
+
+    Candidates as gdb and llvm-symbolizer look for them: by build-id
+    (``/usr/lib/debug/.build-id/ab/cdef….debug``), then by the
+    ``.gnu_debuglink`` name beside the file, in its ``.debug/`` folder and
+    under ``/usr/lib/debug/<dir>/``.  A candidate is used only if its
+    build-id equals the file's: a stale debug file must not name symbols."""
+    bid = elf.build_id
+    if not bid or len(bid) < 4:
+        return None
+    cands = [f"{d}/.build-id/{bid[:2]}/{bid[2:]}.debug" for d in DEBUG_DIRS]
+    link = _debuglink_name(elf)
+    if link:
+        here = os.path.dirname(os.path.realpath(path))
+        cands += [f"{here}/{link}", f"{here}/.debug/{link}"]
+        cands += [f"{d}{here}/{link}" for d in DEBUG_DIRS]
+    for c in cands:
+        try:
+            if not os.path.isfile(c) or os.path.getsize(c) > _MAX_DEBUG_FILE:
+                continue
+            if os.path.realpath(c) == os.path.realpath(path):
+                continue
+            with open(c, "rb") as f:
+                dbg = parse_elf(f.read(), c)
+        except (OSError, SymmapError):
+            continue
+        if dbg.build_id == bid and any(s.type == SHT_SYMTAB for s in dbg.sections):
+            return dbg
+    return None
+
+
 def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex | None:
     elf = parse_elf(buf, path)
     if not trusted and (not image.uuid or elf.build_id != image.uuid):
@@ -144,17 +193,22 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
     def in_exec(a: int) -> bool:
         return any(lo <= a < hi for lo, hi in exec_ranges)
 
+    # A stripped file (distribution libraries) keeps its .symtab in a
+    # separate debug file, found by build-id or .gnu_debuglink.
+    sym_elf = elf
+    if not any(sec.type == SHT_SYMTAB for sec in elf.sections):
+        sym_elf = debug_file(elf, path) or elf
     # Preference at one address (first wins): globals, locals, then
     # NOTYPE labels; within each, .symtab before .dynsym.
     by_class: dict[int, list] = {_GLOBAL: [], _LOCAL: [], _NOTYPE: []}
     tables: list = []
     sized: list[tuple[int, int]] = []
-    n = len(elf.buf)
-    for want in (SHT_SYMTAB, SHT_DYNSYM):
-        for sec in elf.sections:
+    for owner, want in ((sym_elf, SHT_SYMTAB), (elf, SHT_DYNSYM)):
+        n = len(owner.buf)
+        for sec in owner.sections:
             if sec.type != want or not sec.size:
                 continue
-            got = _table(elf, sec, n)
+            got = _table(owner, sec, n)
             if got is None:
                 continue
             cols, raw, sz = got
