@@ -60,10 +60,10 @@ def format_region_row(r: Region, detail_width: int | None = None) -> str:
     if detail_width is not None and len(detail) > detail_width:
         detail = "..." + detail[len(detail) - detail_width + 3:] if detail_width > 3 else ""
     maxp = "???" if r.max_prot is None else prot_str(r.max_prot)
-    purge = f"PURGE={r.purgeable}" if r.purgeable else ""
+    purge = f"PURGE={escape(r.purgeable)}" if r.purgeable else ""
     row = (f"{escape(r.type) or '':<24} {r.start:12x}-{r.end:<12x} "
            f"[{format_size(r.size):>6} {format_size(r.resident):>6} {format_size(r.dirty):>6} "
-           f"{format_size(r.swapped):>6}] {prot_str(r.prot)}/{maxp} SM={r.share_mode or '???':<3} "
+           f"{format_size(r.swapped):>6}] {prot_str(r.prot)}/{maxp} SM={escape(r.share_mode) or '???':<3} "
            f"{purge:<8} {detail}")
     return row.rstrip()
 
@@ -96,7 +96,7 @@ def _header(t: Target) -> list[str]:
     if isinstance(parent, str) and info.get("parent_pid") is not None:
         parent = (info["parent_pid"], parent)
     if isinstance(parent, (list, tuple)) and len(parent) == 2:
-        out.append(_label("Parent Process", f"{escape(str(parent[1]))} [{parent[0]}]"))
+        out.append(_label("Parent Process", f"{escape(str(parent[1]))} [{escape(str(parent[0]))}]"))
     elif parent:
         out.append(_label("Parent Process", escape(str(parent))))
     out.append(_label("Target Type", TARGET_TYPES.get(t.kind, escape(t.kind))))
@@ -112,7 +112,7 @@ def _header(t: Target) -> list[str]:
     c = t.shared_cache
     if c is not None:
         slide = "unknown" if c.slide is None else f"{c.slide:#x}"
-        out.append(_label("Shared Cache", f"{c.uuid or '???'} base {c.base:#x} slide {slide}"
+        out.append(_label("Shared Cache", f"{escape(c.uuid) or '???'} base {c.base:#x} slide {slide}"
                           + (f" ({escape(c.path)})" if c.path else "")))
     out.extend(_crash_lines(t))
     for n in t.notes:
