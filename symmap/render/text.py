@@ -45,12 +45,12 @@ def format_size(n: int | None) -> str:
     k = (n + 512) // 1024
     if k < 10000:
         return f"{k}K"
-    m = n / (1024 * 1024)
-    if m < 1000:
-        return f"{m:.1f}M"
-    g = n / (1024 ** 3)
-    if g < 1000:
-        return f"{g:.1f}G"
+    # Compare the *rounded* value: 999.96M would print "1000.0M", 7 chars in a
+    # 6-wide column, shifting the rest of the row.
+    for unit, div in (("M", 1024 ** 2), ("G", 1024 ** 3)):
+        v = f"{n / div:.1f}"
+        if len(v) <= 5:
+            return v + unit
     return f"{n / 1024 ** 4:.1f}T"
 
 
