@@ -20,8 +20,10 @@ def _needs(c: str) -> bool:
         return True
     if 0xDC80 <= o <= 0xDCFF:          # surrogate-escaped raw byte
         return True
-    if o < 0x2000:
-        return c == "\\"
+    if c == "\\":
+        return True
+    # Format characters exist below U+2000 too: U+061C ARABIC LETTER MARK is a
+    # bidi control like U+200F, U+00AD / U+180E are invisible; Cn = unassigned.
     return unicodedata.category(c) in ("Zl", "Zp", "Cf", "Cs", "Co", "Cn")
 
 
@@ -52,8 +54,8 @@ def json_safe(s: str | None) -> str | None:
     """For JSON: keep the text (json escapes controls itself) but replace the
     lone surrogates that stand for undecodable bytes, which strict JSON
     parsers reject, by a visible ``\\xNN``."""
-    if s is None:
-        return None
+    if s is None or s.isascii():     # fast path: most strings, checked in C
+        return s
     if not any(0xD800 <= ord(c) <= 0xDFFF for c in s):
         return s
     return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
