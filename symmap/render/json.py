@@ -8,6 +8,7 @@ facts are ``null``.  Addresses and sizes are integers; protections are
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .. import __version__
@@ -28,10 +29,10 @@ def region_dict(r: Region) -> dict[str, Any]:
     return {
         "start": r.start, "end": r.end, "prot": _p(r.prot), "max_prot": _p(r.max_prot),
         "type": json_safe(r.type), "detail": json_safe(r.detail),
-        "share_mode": r.share_mode, "image": json_safe(r.image), "segment": json_safe(r.segment),
-        "tag": r.tag, "kind": r.kind, "resident": r.resident, "dirty": r.dirty,
+        "share_mode": json_safe(r.share_mode), "image": json_safe(r.image), "segment": json_safe(r.segment),
+        "tag": r.tag, "kind": json_safe(r.kind), "resident": r.resident, "dirty": r.dirty,
         "swapped": r.swapped, "path": json_safe(r.path), "offset": r.offset,
-        "purgeable": r.purgeable, "depth": r.depth,
+        "purgeable": json_safe(r.purgeable), "depth": r.depth,
     }
 
 
@@ -48,20 +49,20 @@ def segment_dict(s: Segment) -> dict[str, Any]:
 
 def image_dict(i: Image) -> dict[str, Any]:
     return {
-        "path": json_safe(i.path), "uuid": i.uuid, "load_address": i.load_address,
-        "slide": i.slide, "in_shared_cache": i.in_shared_cache, "filetype": i.filetype,
-        "arch": i.arch, "size": i.size, "install_name": json_safe(i.install_name),
+        "path": json_safe(i.path), "uuid": json_safe(i.uuid), "load_address": i.load_address,
+        "slide": i.slide, "in_shared_cache": i.in_shared_cache, "filetype": json_safe(i.filetype),
+        "arch": json_safe(i.arch), "size": i.size, "install_name": json_safe(i.install_name),
         "segments": [segment_dict(s) for s in i.segments],
     }
 
 
 def cache_dict(c: SharedCache) -> dict[str, Any]:
     return {
-        "uuid": c.uuid, "base": c.base, "slide": c.slide, "size": c.size, "path": json_safe(c.path),
+        "uuid": json_safe(c.uuid), "base": c.base, "slide": c.slide, "size": c.size, "path": json_safe(c.path),
         "mappings": [{"address": m.address, "size": m.size, "file_offset": m.file_offset,
                       "max_prot": _p(m.max_prot), "init_prot": _p(m.init_prot),
-                      "name": m.name, "subcache": m.subcache} for m in c.mappings],
-        "subcaches": [{k: (json_safe(v) if isinstance(v, str) else v) for k, v in s.items()}
+                      "name": json_safe(m.name), "subcache": m.subcache} for m in c.mappings],
+        "subcaches": [{json_safe(str(k)): (json_safe(v) if isinstance(v, str) else v) for k, v in s.items()}
                       for s in c.subcaches],
     }
 
@@ -80,7 +81,9 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {json_safe(str(k)): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, float) and not math.isfinite(v):
+        return None     # NaN/Infinity (Python's json.loads accepts them in a crash report) are not JSON
     if v is None or isinstance(v, (int, float, bool)):
         return v
     return json_safe(str(v))
@@ -92,8 +95,8 @@ def to_dict(t: Target) -> dict[str, Any]:
         "schema": SCHEMA,
         "generator": GENERATOR,
         "target": {
-            "kind": t.kind, "pid": t.pid, "name": json_safe(t.name), "path": json_safe(t.path),
-            "arch": t.arch, "page_size": t.page_size, "os": t.os,
+            "kind": json_safe(t.kind), "pid": t.pid, "name": json_safe(t.name), "path": json_safe(t.path),
+            "arch": json_safe(t.arch), "page_size": t.page_size, "os": json_safe(t.os),
             "os_version": json_safe(t.os_version), "partial": t.partial,
             "info": _jsonable(t.info),
         },
