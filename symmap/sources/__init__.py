@@ -18,6 +18,7 @@ Process-name lookup is per platform: ``find_pids(name)`` in the live modules.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -56,6 +57,13 @@ def _live_module():
 def sniff_file(path: str) -> str:
     """Name the source kind for a file by its first bytes (never by its name alone)."""
     try:
+        # stat first: open() on a FIFO blocks until a writer comes, and a
+        # device (/dev/zero) is no file a parser can mmap.
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):
+            raise BadTarget(f"{path}: not a regular file (to read a pipe, use TARGET '-': symmap - < {path})")
         with open(path, "rb") as f:
             head = f.read(4096)
     except IsADirectoryError:
