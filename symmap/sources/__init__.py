@@ -159,7 +159,7 @@ def open_target(spec: str | int | None, opts: OpenOptions | None = None) -> Targ
     s = str(spec)
     if s == "-":
         return _open_stdin(opts)
-    if s.isdigit():
+    if s.isascii() and s.isdigit():      # "²".isdigit() is True too, but no pid
         return open_pid(int(s), opts)
     if os.path.exists(s):
         return open_file(s, opts)
