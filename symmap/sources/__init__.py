@@ -18,6 +18,7 @@ Process-name lookup is per platform: ``find_pids(name)`` in the live modules.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -88,10 +89,23 @@ def sniff_file(path: str) -> str:
         if b'"schema"' in head and b'"symmap' in head:
             return "snapshot"
         return "crash"
-    if (b"Incident Identifier:" in head or b"Process:" in head or b"Exception Type" in head
-            or b"Binary Images" in head):
+    if _looks_like_crash_text(head):
         return "crash"
     raise BadTarget(f"{path}: not a Mach-O, ELF, dyld cache, core, crash report, vmmap report or snapshot")
+
+
+_CRASH_KEY = re.compile(rb"(?m)^[ \t]*(Incident Identifier|Exception Type|Binary Images|Process"
+                        rb"|Path|Identifier|Code Type|Hardware Model)[ \t]*:")
+
+
+def _looks_like_crash_text(head: bytes) -> bool:
+    """A text crash report's header keys start lines; one strong key (or
+    Process: with another header key) is enough for a pasted fragment, but a
+    note that merely says "Process:" mid-line is not a crash report."""
+    keys = set(_CRASH_KEY.findall(head))
+    if keys & {b"Incident Identifier", b"Exception Type", b"Binary Images"}:
+        return True
+    return b"Process" in keys and len(keys) >= 2
 
 
 _FILE_SOURCES = {"cache": "dyld_cache", "core": "macho_core", "binary": "binary",
