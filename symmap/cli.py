@@ -64,7 +64,7 @@ class SymmapGroup(click.Group):
         except SymmapError as e:
             if _debug(ctx):
                 raise
-            click.echo(f"symmap: {e}", err=True)
+            click.echo(f"symmap: {_one_line(str(e))}", err=True)
             for c in getattr(e, "candidates", []) or []:
                 click.echo(f"  {_one_line(c)}", err=True)
             ctx.exit(e.exit_code)
@@ -74,8 +74,14 @@ class SymmapGroup(click.Group):
 
 
 def _one_line(s: str) -> str:
+    """Messages quote paths and names from the target: make control, bidi and
+    undecodable characters visible so a file name cannot drive the terminal
+    (ESC sequences) or fake a second line.  Backslashes stay as they are:
+    messages often hold repr()-quoted names that are escaped already."""
+    if s.isprintable() and s.isascii():
+        return s
     from .render.escape import escape
-    return escape(s)
+    return "".join(c if c == "\\" else escape(c) for c in s)
 
 
 def _debug(ctx) -> bool:
