@@ -58,7 +58,9 @@ def join_images(target: Target) -> None:
         hits = idx.overlapping(r.start, r.end)
         if not hits:
             continue
-        best = max(hits, key=lambda h: (min(h[1], r.end) - max(h[0], r.start), -h[0]))
+        # Largest overlap; on a tie the innermost (smallest) segment, as in SegmentIndex.at:
+        # a region inside a nested image belongs to it, not to the one around it.
+        best = max(hits, key=lambda h: (min(h[1], r.end) - max(h[0], r.start), h[0] - h[1], -h[0]))
         img, seg = best[2], best[3]
         r.image = img.path
         r.segment = seg.name
