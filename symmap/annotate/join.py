@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from ..model import Image, Segment, Target
+from .shared_cache import LINKEDIT_DETAIL
 
 __all__ = ["join_images", "SegmentIndex"]
 
@@ -48,12 +49,19 @@ class SegmentIndex:
         return r[2], r[3]
 
 
+def _unowned_cache_row(r) -> bool:
+    """Rows the shared-cache split made for bytes no single image owns: the
+    combined __LINKEDIT (it overlaps every cached image's __LINKEDIT, so the
+    largest overlap would name an arbitrary dylib) and ``unused ...`` gaps."""
+    return r.detail == LINKEDIT_DETAIL or (r.type or "").startswith("unused ")
+
+
 def join_images(target: Target) -> None:
     if not target.images:
         return
     idx = SegmentIndex(target.images)
     for r in target.regions:
-        if r.image is not None:
+        if r.image is not None or _unowned_cache_row(r):
             continue
         hits = idx.overlapping(r.start, r.end)
         if not hits:
