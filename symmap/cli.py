@@ -52,6 +52,12 @@ class SymmapGroup(click.Group):
         return getattr(mod, "command", None)
 
     def parse_args(self, ctx, args):
+        # --debug is a group option, but users add it after the target or the
+        # command ("symmap 1234 --debug"): move it to the front (not past "--",
+        # where it would be a target's name).
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end] and args[0] != "--debug":
+            args = ["--debug"] + [a for a in args[:end] if a != "--debug"] + args[end:]
         if not args or (args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version", "--debug")):
             args = ["map", *args]
         elif args[0] == "--debug" and (len(args) == 1 or args[1] not in COMMANDS):
