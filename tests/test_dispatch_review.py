@@ -63,3 +63,28 @@ def test_error_messages_cannot_carry_terminal_escapes(tmp_path):
     assert r.exit_code == 2
     assert "\x1b" not in r.stderr and "\r" not in r.stderr and "\x07" not in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_debug_flag_anywhere_before_double_dash_shows_the_traceback():
+    for args in (["999999999", "--debug"], ["map", "--debug", "999999999"]):
+        r = CliRunner().invoke(cli, args)
+        assert isinstance(r.exception, NoSuchProcess), (args, r.output)
+    r = CliRunner().invoke(cli, ["--", "--debug"])      # a process named --debug
+    assert r.exit_code == 2 and "no process or file named '--debug'" in r.stderr
+
+
+def test_a_target_closes_when_annotate_fails(monkeypatch):
+    from symmap.commands import _common
+    from symmap.errors import CorruptInput
+    from symmap.model import Target
+    closed = []
+    t = Target(kind="binary")
+    t.closers.append(lambda: closed.append(True))
+    monkeypatch.setattr("symmap.sources.open_target", lambda spec, opts: t)
+
+    def boom(target):
+        raise CorruptInput("cache", "bad")
+    monkeypatch.setattr("symmap.annotate.annotate", boom)
+    with pytest.raises(CorruptInput):
+        _common.open_annotated("x", _common.open_options())
+    assert closed == [True]     # a stdin spool file is unlinked by such a closer

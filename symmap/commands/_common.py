@@ -71,8 +71,13 @@ def open_annotated(spec: str | None, opts):
     from ..sources import open_target
     if spec is not None and spec == "":
         raise BadTarget("empty TARGET")
-    t = annotate(open_target(spec, opts))
-    if t.kind == "core" and t.threads and t.memory is not None:
-        from ..symbolize.frames import name_frames
-        name_frames(t, opts.search_paths)
+    t = open_target(spec, opts)
+    try:
+        annotate(t)
+        if t.kind == "core" and t.threads and t.memory is not None:
+            from ..symbolize.frames import name_frames
+            name_frames(t, opts.search_paths)
+    except BaseException:
+        t.close()          # mmaps, ports, a stdin spool file: the caller never gets t to close
+        raise
     return t
