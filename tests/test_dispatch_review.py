@@ -88,3 +88,13 @@ def test_a_target_closes_when_annotate_fails(monkeypatch):
     with pytest.raises(CorruptInput):
         _common.open_annotated("x", _common.open_options())
     assert closed == [True]     # a stdin spool file is unlinked by such a closer
+
+
+def test_a_json_crash_report_with_a_utf8_bom_is_sniffed_and_opened(tmp_path):
+    from tests.conftest import shared_fixture
+    src = shared_fixture("crash/pycrashreport-monterey-x86_64.ips")
+    p = tmp_path / "bom.ips"
+    p.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    assert sniff_file(str(p)) == "crash"
+    r = run(str(p))
+    assert r.exit_code == 0 and "sleep" in r.stdout

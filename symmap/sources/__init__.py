@@ -84,7 +84,8 @@ def sniff_file(path: str) -> str:
     from ..formats.vmmap_text import looks_like_vmmap
     if looks_like_vmmap(head):
         return "vmmap"
-    stripped = head.lstrip()
+    # A report saved by a Windows editor starts with a UTF-8 byte order mark.
+    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if stripped.startswith(b"{"):
         if b'"schema"' in head and b'"symmap' in head:
             return "snapshot"
