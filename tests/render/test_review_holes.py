@@ -3,7 +3,6 @@ size formatting at unit boundaries, JSON that strict parsers reject."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
