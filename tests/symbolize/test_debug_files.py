@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-
 from symmap.model import Target
 from symmap.sources import OpenOptions
 from symmap.sources.binary import open_file
