@@ -368,8 +368,9 @@ def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page
     # The loader maps PT_LOADs MAP_PRIVATE and back to back; a shared or
     # lone mapping of the same file (a reader mmapping a library as data) must
     # not decide the bias, so among lowest-offset private mappings the one
-    # followed by another mapping of the same file wins.
-    first: dict[tuple[int, int, str], int] = {}
+    # followed by another mapping of the same file wins.  Every such load
+    # counts: dlmopen(LM_ID_NEWLM) maps one file again at another address.
+    first: dict[tuple[int, int, str], list[int]] = {}
     rank: dict[tuple[int, int, str], tuple[int, int]] = {}
     n = len(regions)
     for i, r in enumerate(regions):
@@ -381,9 +382,11 @@ def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page
                     and nxt.path == r.path and (nxt.offset or 0) > (r.offset or 0))
         score = (r.offset or 0, 0 if followed else 1)
         if key not in rank or score < rank[key]:
-            first[key], rank[key] = i, score
+            first[key], rank[key] = [i], score
+        elif score == rank[key] and score[1] == 0:
+            first[key].append(i)
     images: list[Image] = []
-    for (dev, ino, path), i in first.items():
+    for (dev, ino, path), i in ((k, i) for k, ix in first.items() for i in ix):
         r = regions[i]
         fp = _open_file_for(proc, r, dev, ino)
         if fp is None:

@@ -1,0 +1,67 @@
+"""Review findings for the Linux procfs source: fake /proc trees that load
+real ELF files the way ld.so does (one mapping per PT_LOAD)."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from symmap.formats import elf as elfmod
+from symmap.sources import OpenOptions
+from tests.sources.test_linux_procfs import make_fake, maps_line
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux procfs")
+
+from symmap.sources import linux_procfs  # noqa: E402
+
+PG = 4096
+
+
+def some_library() -> Path:
+    for p in ("/usr/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libm.so.6",
+              "/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib64/libm.so.6"):
+        if os.path.exists(p):
+            return Path(os.path.realpath(p))
+    pytest.skip("no shared library to load")
+
+
+def loader_lines(path: Path, bias: int, name: str | None = None, st=None) -> list[str]:
+    """maps lines as ld.so leaves them for ``path`` loaded at ``bias``."""
+    st = st or os.stat(path)
+    dev = (os.major(st.st_dev), os.minor(st.st_dev))
+    with elfmod.open_elf(str(path)) as e:
+        loads = e.loads
+    out = []
+    for p in loads:
+        lo = (bias + p.vaddr) & ~(PG - 1)
+        hi = (bias + p.vaddr + p.filesz + PG - 1) & ~(PG - 1)
+        perms = ("r" if p.flags & 4 else "-") + ("w" if p.flags & 2 else "-") + \
+                ("x" if p.flags & 1 else "-") + "p"
+        out.append(maps_line(lo, hi, perms, p.offset & ~(PG - 1), dev, st.st_ino,
+                             name or str(path)))
+    return out
+
+
+def test_same_library_loaded_twice_gets_two_images(tmp_path):
+    """dlmopen(LM_ID_NEWLM) loads one file a second time at another address:
+    both copies are images (only the first one was)."""
+    lib = some_library()
+    a, b = 0x7f1000000000, 0x7f2000000000
+    make_fake(tmp_path, 5001, loader_lines(lib, a) + loader_lines(lib, b))
+    t = linux_procfs.open_pid(5001, OpenOptions(procfs_root=str(tmp_path)))
+    got = sorted(i.slide for i in t.images if i.path == str(lib))
+    assert got == [a, b]
+
+
+def test_data_mapping_of_a_loaded_library_is_not_a_second_image(tmp_path):
+    lib = some_library()
+    a = 0x7f1000000000
+    st = os.stat(lib)
+    data = maps_line(0x7f3000000000, 0x7f3000001000, "r--p", 0, (os.major(st.st_dev),
+                     os.minor(st.st_dev)), st.st_ino, str(lib))
+    make_fake(tmp_path, 5002, [data] + loader_lines(lib, a))
+    t = linux_procfs.open_pid(5002, OpenOptions(procfs_root=str(tmp_path)))
+    assert [i.slide for i in t.images if i.path == str(lib)] == [a]
