@@ -355,8 +355,11 @@ def _open_file_for(proc: _Proc, r: Region, dev: int, ino: int) -> str | None:
             continue
         if st.st_ino == ino and st.st_dev == dev:
             return c
-        if fallback is None:
-            fallback = c   # overlayfs reports the lower inode in maps; stat sees the upper one
+        # overlayfs reports the lower inode in maps; stat sees the upper one.
+        # Then the name as the process sees it (its root, last candidate) is
+        # the best guess: in a container our own file of that name is
+        # another build.
+        fallback = c
     return fallback
 
 

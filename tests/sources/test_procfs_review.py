@@ -65,3 +65,28 @@ def test_data_mapping_of_a_loaded_library_is_not_a_second_image(tmp_path):
     make_fake(tmp_path, 5002, [data] + loader_lines(lib, a))
     t = linux_procfs.open_pid(5002, OpenOptions(procfs_root=str(tmp_path)))
     assert [i.slide for i in t.images if i.path == str(lib)] == [a]
+
+
+def test_other_mount_namespace_prefers_the_process_root(tmp_path):
+    """A container's library whose maps inode matches no path we can stat
+    (overlayfs reports the lower inode) is read through /proc/PID/root, not
+    from the host file of the same name (another build)."""
+    lib = some_library()
+    host = tmp_path / "host" / "libx.so"
+    host.parent.mkdir()
+    shutil.copy(sys.executable if os.path.exists(sys.executable) else lib, host)
+    croot = tmp_path / "croot"
+    inside = croot / str(host).lstrip("/")
+    inside.parent.mkdir(parents=True)
+    shutil.copy(lib, inside)
+
+    class Fake:
+        st_dev, st_ino = os.makedev(0, 0x99), 987654321
+    lines = loader_lines(inside, 0x7f1000000000, name=str(host), st=Fake)
+    d = make_fake(tmp_path / "proc", 5003, lines)
+    os.symlink(croot, d / "root")
+    t = linux_procfs.open_pid(5003, OpenOptions(procfs_root=str(tmp_path / "proc")))
+    with elfmod.open_elf(str(lib)) as e:
+        want = e.build_id
+    img = [i for i in t.images if i.path == str(host)]
+    assert img and img[0].uuid == want and img[0].file_path == f"{d}/root{host}"
