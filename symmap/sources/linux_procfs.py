@@ -358,8 +358,10 @@ def _open_file_for(proc: _Proc, r: Region, dev: int, ino: int) -> str | None:
         # overlayfs reports the lower inode in maps; stat sees the upper one.
         # Then the name as the process sees it (its root, last candidate) is
         # the best guess: in a container our own file of that name is
-        # another build.
-        fallback = c
+        # another build.  A deleted file has no such excuse: whatever now
+        # has its name is a replacement (an upgraded library), not its bytes.
+        if r.kind == "file":
+            fallback = c
     return fallback
 
 

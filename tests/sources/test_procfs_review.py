@@ -90,3 +90,22 @@ def test_other_mount_namespace_prefers_the_process_root(tmp_path):
         want = e.build_id
     img = [i for i in t.images if i.path == str(host)]
     assert img and img[0].uuid == want and img[0].file_path == f"{d}/root{host}"
+
+
+def test_deleted_library_is_not_read_from_its_replacement(tmp_path):
+    """An upgraded library: maps says "/x/libz.so (deleted)" and a new file
+    sits at that name.  Without map_files the old bytes are gone; the new
+    file (another build) must not describe the old mapping."""
+    lib = some_library()
+    newfile = tmp_path / "libnew.so"
+    shutil.copy(sys.executable, newfile)        # another ELF at the old name
+
+    class Old:
+        st_dev, st_ino = os.makedev(0, 0x98), 123456789
+    lines = loader_lines(lib, 0x7f1000000000, name=f"{newfile} (deleted)", st=Old)
+    d = make_fake(tmp_path / "proc", 5004, lines)
+    os.symlink("/", d / "root")                  # same mount namespace as ours
+    t = linux_procfs.open_pid(5004, OpenOptions(procfs_root=str(tmp_path / "proc")))
+    assert [r.kind for r in t.regions] == ["deleted"] * len(lines)
+    assert not [i for i in t.images if i.path == str(newfile)]
+    assert any(str(newfile) in n for n in t.notes)
