@@ -484,6 +484,9 @@ def open_pid(pid: int, opts) -> Target:
     if state == "Z":
         raise NoSuchProcess(pid, f"process {pid} is a zombie (exited, not yet reaped)")
     comm = _decode(proc.read("comm")).rstrip("\n")
+    # Read before smaps and compared at the end: exec keeps the pid and the
+    # start time, so only the exe link tells a map of the old image apart.
+    exe = _exe_link(proc)
 
     with_counters = True
     try:
@@ -496,12 +499,6 @@ def open_pid(pid: int, opts) -> Target:
     _fix_deleted(regions, ids)
     _fix_backslashes(proc, regions)
 
-    try:
-        exe: str | None = proc.readlink("exe")
-    except (AccessDenied, NoSuchProcess):
-        raise
-    except OSError:
-        exe = None                  # kernel threads have no exe
     page_size = os.sysconf("SC_PAGE_SIZE")
     notes: list[str] = []
     images = _images(proc, regions, ids, page_size, exe, notes)
@@ -540,7 +537,24 @@ def open_pid(pid: int, opts) -> Target:
     if state2 == "Z" or started2 != started:
         t.close()
         raise ProcessVanished(pid)
+    try:
+        exe2 = _exe_link(proc)
+    except NoSuchProcess:
+        t.close()
+        raise ProcessVanished(pid) from None
+    if exe2 != exe:
+        t.close()
+        raise ProcessVanished(pid, f"process {pid} ran exec while it was being read; try again")
     return t
+
+
+def _exe_link(proc: _Proc) -> str | None:
+    try:
+        return proc.readlink("exe")
+    except (AccessDenied, NoSuchProcess):
+        raise
+    except OSError:
+        return None                 # kernel threads have no exe
 
 
 def find_pids(name: str, procfs_root: str = "/proc") -> list[tuple[int, str]]:

@@ -109,3 +109,34 @@ def test_deleted_library_is_not_read_from_its_replacement(tmp_path):
     assert [r.kind for r in t.regions] == ["deleted"] * len(lines)
     assert not [i for i in t.images if i.path == str(newfile)]
     assert any(str(newfile) in n for n in t.notes)
+
+
+def test_exec_during_the_walk_is_noticed(tmp_path):
+    """exec keeps the pid and the start time; a process that execs while
+    its smaps is read gives a map of the old image under the new exe.  The
+    writer re-points exe before smaps ends (the exec happens mid-read)."""
+    import threading
+
+    from symmap.errors import ProcessVanished
+    from tests.sources.test_linux_procfs import FAKE
+    d = make_fake(tmp_path, 5005, FAKE)
+    content = (d / "smaps").read_bytes()
+    (d / "smaps").unlink()
+    os.mkfifo(d / "smaps")
+    (d / "exe").symlink_to("/bin/true")
+
+    def writer():
+        with open(d / "smaps", "wb") as f:
+            f.write(content[:100])
+            f.flush()
+            (d / "exe").unlink()
+            (d / "exe").symlink_to("/bin/false")
+            f.write(content[100:])
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        with pytest.raises(ProcessVanished, match="exec"):
+            linux_procfs.open_pid(5005, OpenOptions(procfs_root=str(tmp_path)))
+    finally:
+        th.join(10)
