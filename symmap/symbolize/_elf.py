@@ -3,7 +3,8 @@
 Which symbols name code or data, as llvm-symbolizer decides
 (llvm/lib/DebugInfo/Symbolize/SymbolizableObjectFile.cpp ``addSymbol``:
 function and data symbols only): STT_FUNC, STT_GNU_IFUNC, STT_OBJECT;
-STT_NOTYPE only inside executable sections (hand-written assembly labels),
+STT_NOTYPE (hand-written assembly labels, lld's ``_DYNAMIC``) inside any
+allocated section, as llvm-symbolizer 14 names them in .data too, but
 never ARM/AArch64 mapping symbols (``$x``, ``$d``).  Section, file and TLS
 symbols are skipped (a TLS value is an offset in the TLS block, not an
 address).  ``st_size`` bounds an extent when non-zero.
@@ -22,7 +23,7 @@ import sys
 from itertools import compress
 
 from ..errors import SymmapError
-from ..formats.elf import (PT_LOAD, SHF_ALLOC, SHF_EXECINSTR, SHF_TLS, SHN_LORESERVE,
+from ..formats.elf import (PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LORESERVE,
                            SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
                            STT_NOTYPE, STT_OBJECT, parse_elf)
 from ..model import Image
@@ -183,15 +184,13 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
     elf = parse_elf(buf, path)
     if not trusted and (not image.uuid or elf.build_id != image.uuid):
         return None
-    exec_ranges = [(s.addr, s.addr + s.size) for s in elf.sections
-                   if s.flags & SHF_EXECINSTR and s.flags & SHF_ALLOC]
     sections = [(s.addr, s.addr + s.size) for s in elf.sections
                 if s.flags & SHF_ALLOC and not s.flags & SHF_TLS and s.size]
     loads = [p for p in elf.phdrs if p.type == PT_LOAD and p.memsz]
     segments = [(p.vaddr, p.vaddr + p.memsz) for p in loads]
 
-    def in_exec(a: int) -> bool:
-        return any(lo <= a < hi for lo, hi in exec_ranges)
+    def in_section(a: int) -> bool:
+        return any(lo <= a < hi for lo, hi in sections)
 
     # A stripped file (distribution libraries) keeps its .symtab in a
     # separate debug file, found by build-id or .gnu_debuglink.
@@ -223,7 +222,7 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
     notype = []
     for vals, toks in by_class[_NOTYPE]:
         pairs = [(v, nm) for v, nm in zip(vals, map(probe.decode, toks))
-                 if not nm.startswith("$") and in_exec(v)]
+                 if not nm.startswith("$") and in_section(v)]
         notype.append(([v for v, _ in pairs], [nm for _, nm in pairs]))
     sources = by_class[_GLOBAL] + by_class[_LOCAL] + notype
     sizes = dict(sized)          # the last non-zero size given for an address wins
