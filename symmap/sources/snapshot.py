@@ -25,6 +25,17 @@ __all__ = ["open_file", "load", "from_dict", "SCHEMA"]
 
 SCHEMA = 1
 _U64 = 1 << 64
+
+# Upper bounds on list lengths no real target comes near, checked on the
+# parsed list before one model object is built, so a hostile snapshot (an
+# image with a million segments) is refused at once instead of costing
+# seconds and gigabytes.  Real maxima: a Mach-O has a few dozen segments and
+# at most 255 sections per segment; an ELF file at most 65535 program headers
+# and section headers (without extended numbering); crash reports stop at
+# 512 frames per thread.
+_MAX_SEGMENTS = 1 << 16
+_MAX_SECTIONS = 1 << 16
+_MAX_FRAMES = 1 << 16
 _MISSING = object()
 
 
@@ -103,8 +114,12 @@ class _Obj:
             return None
         return _Obj(v, f"{self.where}.{key}")
 
-    def each(self, key: str) -> list["_Obj"]:
-        return [_Obj(x, f"{self.where}.{key}[{i}]") for i, x in enumerate(self.list(key) or [])]
+    def each(self, key: str, limit: int | None = None) -> list["_Obj"]:
+        items = self.list(key) or []
+        if limit is not None and len(items) > limit:
+            raise _Bad(f"{self.where}.{key}", f"{len(items)} entries, more than any real "
+                       f"target has ({limit})")
+        return [_Obj(x, f"{self.where}.{key}[{i}]") for i, x in enumerate(items)]
 
 
 def _tname(v: Any) -> str:
@@ -122,7 +137,7 @@ def _segment(o: _Obj) -> Segment:
     return Segment(name=o.str("name", False), address=o.int("address"), size=o.int("size"),
                    prot=o.prot("prot", False), max_prot=o.prot("max_prot", False),
                    file_offset=o.int("file_offset", True), file_size=o.int("file_size", True),
-                   sections=[_section(s) for s in o.each("sections")])
+                   sections=[_section(s) for s in o.each("sections", _MAX_SECTIONS)])
 
 
 def _image(o: _Obj) -> Image:
@@ -131,7 +146,7 @@ def _image(o: _Obj) -> Image:
                  in_shared_cache=o.bool("in_shared_cache"), filetype=o.str("filetype"),
                  arch=o.str("arch"), size=o.int("size", True),
                  install_name=o.str("install_name"),
-                 segments=[_segment(s) for s in o.each("segments")])
+                 segments=[_segment(s) for s in o.each("segments", _MAX_SEGMENTS)])
 
 
 def _region(o: _Obj) -> Region:
@@ -175,7 +190,7 @@ def _frame(o: _Obj) -> Frame:
 def _thread(o: _Obj) -> Thread:
     return Thread(index=o.int("index"), name=o.str("name"), pc=o.int("pc", True),
                   sp=o.int("sp", True), crashed=o.bool("crashed"),
-                  frames=[_frame(f) for f in o.each("frames")])
+                  frames=[_frame(f) for f in o.each("frames", _MAX_FRAMES)])
 
 
 def _check_info(v: Any, where: str) -> Any:
