@@ -26,7 +26,7 @@ _LEVELS = ("info", "low", "medium", "high", "critical")
 @click.command("audit", epilog=EPILOG)
 @click.argument("target", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a findings list.")
-@click.option("--min-severity", type=click.Choice(_LEVELS), default="low", show_default=True,
+@click.option("--min-severity", type=click.Choice(_LEVELS, case_sensitive=False), default="low", show_default=True,
               help="Report (and fail on) findings at or above this level.")
 @target_options
 @click.pass_context
