@@ -149,17 +149,23 @@ def _identity(r: Region, at: int) -> tuple:
 
 def _cover(regions: list[Region], cuts: list[int]) -> list[int | None]:
     """For each piece [cuts[i], cuts[i+1]) the index of the region covering
-    it (the smallest one if rows nest, as submap parents do), or None."""
+    it (the smallest one if rows nest, as submap parents do), or None.
+
+    A heap of open regions keyed by size, with ended ones dropped lazily, so
+    a snapshot of thousands of nested rows costs O(n log n), not O(n^2)."""
+    import heapq
     order = sorted(range(len(regions)), key=lambda i: (regions[i].start, regions[i].end))
     out: list[int | None] = []
-    active: list[int] = []
+    heap: list[tuple[int, int, int]] = []   # (size, rank in order, index)
     j = 0
     for a in cuts[:-1]:
         while j < len(order) and regions[order[j]].start <= a:
-            active.append(order[j])
+            i = order[j]
+            heapq.heappush(heap, (regions[i].size, j, i))
             j += 1
-        active = [i for i in active if regions[i].end > a]
-        out.append(min(active, key=lambda i: regions[i].size) if active else None)
+        while heap and regions[heap[0][2]].end <= a:
+            heapq.heappop(heap)
+        out.append(heap[0][2] if heap else None)
     return out
 
 

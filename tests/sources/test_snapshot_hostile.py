@@ -4,7 +4,6 @@ duplicate keys."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -24,15 +23,14 @@ def _doc() -> dict:
     return json.loads(dumps(t))
 
 
-def test_image_with_a_million_segments_is_refused_quickly():
+def test_image_with_too_many_segments_is_refused():
+    # 10^6 segments used to load (14 s, 1 GB) and exit 0; now refused before
+    # any Segment is built (json.loads of the text is the remaining cost).
     d = _doc()
     seg = d["images"][0]["segments"][0]
-    d["images"][0]["segments"] = [seg] * 1_000_000
-    t0 = time.monotonic()
-    with pytest.raises(CorruptInput, match=r"segments: 1000000 entries"):
+    d["images"][0]["segments"] = [seg] * 100_000
+    with pytest.raises(CorruptInput, match=r"segments: 100000 entries"):
         load(json.dumps(d))
-    # json.loads itself takes most of this; building a million Segments took ~10 s.
-    assert time.monotonic() - t0 < 8
 
 
 def test_huge_section_and_frame_lists_are_refused():
