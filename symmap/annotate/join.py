@@ -66,9 +66,13 @@ def join_images(target: Target) -> None:
         hits = idx.overlapping(r.start, r.end)
         if not hits:
             continue
-        # Largest overlap; on a tie the innermost (smallest) segment, as in SegmentIndex.at:
-        # a region inside a nested image belongs to it, not to the one around it.
-        best = max(hits, key=lambda h: (min(h[1], r.end) - max(h[0], r.start), h[0] - h[1], -h[0]))
+        # A file-backed region holds the file's bytes, so segments with file
+        # contents come first (ELF .bss sharing the last .data page is not the
+        # page's owner); then the largest overlap; on a tie the innermost
+        # (smallest) segment, as in SegmentIndex.at.
+        file_backed = r.path is not None and r.offset is not None
+        best = max(hits, key=lambda h: (file_backed and h[3].file_size != 0,
+                                        min(h[1], r.end) - max(h[0], r.start), h[0] - h[1], -h[0]))
         img, seg = best[2], best[3]
         r.image = img.path
         r.segment = seg.name

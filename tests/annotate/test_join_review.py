@@ -51,3 +51,18 @@ def test_zero_size_segment_and_region_do_not_crash_or_match():
                regions=[Region(0x1000, 0x1000, 5, 5), Region(0x1000, 0x2000, 5, 5)])
     join_images(t)
     assert t.regions[0].image is None and t.regions[1].segment == "__TEXT"
+
+
+def test_file_backed_page_with_a_bss_tail_is_data():
+    """A rw-p file mapping holding 16 bytes of .data and ~4 KB of .bss is the
+    file's data page (ELF layout), whatever the byte counts."""
+    from symmap.annotate import annotate
+    from symmap.model import Image, Region, Segment, Target
+    img = Image("/lib/x.so", 0x1000, segments=[
+        Segment("data", 0x3000, 0x10, 3, 3, 0x2000, 0x10),
+        Segment("bss", 0x3010, 0x1ff0, 3, 3, None, 0)])
+    t = Target(kind="live", os="linux", images=[img], regions=[
+        Region(0x3000, 0x4000, 3, 7, kind="file", path="/lib/x.so", offset=0x2000),
+        Region(0x4000, 0x5000, 3, 7, kind="anon")])
+    annotate(t)
+    assert [(r.segment, r.image) for r in t.regions] == [("data", "/lib/x.so"), ("bss", "/lib/x.so")]
