@@ -24,6 +24,7 @@ jit                    info/low  a JIT region (tag or Apple-silicon MAP_JIT)
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -60,6 +61,13 @@ class AuditContext:
     target: Target
     images: dict[str, Image] = field(default_factory=dict)
     cache_ranges: list[tuple[int, int, bool]] = field(default_factory=list)  # (start, end, is_text)
+    # Lookups built from the lists above so that each rule query is a dict hit
+    # or a bisect: a snapshot may hold thousands of segments or cache mappings,
+    # and scanning them for each of 20,000 regions took minutes.
+    _segs: dict[tuple[str, str], tuple[list[int], list[int], list[Segment]]] = field(
+        default_factory=dict)
+    _cache_all: tuple[list[int], list[int]] = ([], [])
+    _cache_text: tuple[list[int], list[int]] = ([], [])
 
     @classmethod
     def build(cls, t: Target) -> "AuditContext":
@@ -74,6 +82,15 @@ class AuditContext:
                     ctx.cache_ranges.append((m.address, m.address + m.size, is_text))
             if not ctx.cache_ranges and sc.size:
                 ctx.cache_ranges.append((sc.base, sc.base + sc.size, False))
+        for path, img in ctx.images.items():
+            by_name: dict[str, list[Segment]] = {}
+            for seg in img.segments:
+                by_name.setdefault(seg.name, []).append(seg)
+            for name, segs in by_name.items():
+                segs.sort(key=lambda g: g.address)
+                ctx._segs[(path, name)] = ([g.address for g in segs], _running_max(segs), segs)
+        ctx._cache_all = _merged((a, b) for a, b, _ in ctx.cache_ranges)
+        ctx._cache_text = _merged((a, b) for a, b, t in ctx.cache_ranges if t)
         return ctx
 
     @property
@@ -88,31 +105,61 @@ class AuditContext:
         return self.images.get(r.image) if r.image is not None else None
 
     def segment_of(self, r: Region) -> Segment | None:
-        img = self.image_of(r)
-        if img is None or r.segment is None:
+        """The image's segment named r.segment that overlaps r (else the
+        lowest one of that name)."""
+        if r.image is None or r.segment is None:
             return None
-        best = None
-        for s in img.segments:
-            if s.name != r.segment:
-                continue
-            if s.address < r.end and s.end > r.start:
-                return s
-            best = best or s
-        return best
+        hit = self._segs.get((r.image, r.segment))
+        if hit is None:
+            return None
+        starts, max_ends, segs = hit
+        k = bisect.bisect_left(starts, r.end) - 1
+        # Walk down while an earlier segment could still reach r.start; the
+        # step cap only matters for hostile nested segments of one name.
+        for i in range(k, max(k - 64, -1), -1):
+            if max_ends[i] <= r.start:
+                break
+            if segs[i].end > r.start:
+                return segs[i]
+        return segs[0]
 
     def cache_hit(self, r: Region) -> tuple[bool, bool]:
         """(inside the shared cache, inside a cache text mapping)."""
-        inside = text = False
-        for a, b, is_text in self.cache_ranges:
-            if a < r.end and b > r.start:
-                inside = True
-                text = text or is_text
+        inside = _overlaps(self._cache_all, r.start, r.end)
+        text = _overlaps(self._cache_text, r.start, r.end)
         if r.tag in (VM_MEMORY_SHARED_PMAP, VM_MEMORY_UNSHARED_PMAP) and self.is_macos:
             inside = True
         img = self.image_of(r)
         if img is not None and img.in_shared_cache:
             inside = True
         return inside, text
+
+
+def _running_max(segs: list[Segment]) -> list[int]:
+    out, m = [], -1
+    for g in segs:
+        m = max(m, g.end)
+        out.append(m)
+    return out
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Disjoint sorted (starts, ends) covering the same addresses as ranges."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in sorted(ranges):
+        if starts and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
+
+
+def _overlaps(merged: tuple[list[int], list[int]], start: int, end: int) -> bool:
+    starts, ends = merged
+    k = bisect.bisect_left(starts, end) - 1   # last range starting before end
+    return k >= 0 and ends[k] > start
 
 
 # --- region classifiers --------------------------------------------------

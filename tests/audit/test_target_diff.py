@@ -115,3 +115,32 @@ def test_nested_regions_diff_in_linear_time():
     a = [anon(0x10000, 0x20000, prot=0, kind="guard"), anon(0x12000, 0x13000, prot=3)]
     b = [anon(0x10000, 0x20000, prot=0, kind="guard"), anon(0x12000, 0x13000, prot=7)]
     assert changes(a, b) == [("reprotected", 0x12000, 0x13000)]
+
+
+def test_audit_lookups_scale_with_many_segments_and_cache_mappings():
+    # Hostile snapshot sizes: 65,536 segments in one image and 20,000 cache
+    # mappings made every region scan all of them (2,000 regions: 6 s each).
+    import time
+    from symmap.audit import audit
+    from symmap.model import CacheMapping, SharedCache
+    segs = [Segment(f"s{i}", 0x1000 + i, 1, 1, 1) for i in range(65536)]
+    segs.append(Segment("text", 0x200000, 0x1000, 5, 5))
+    img = Image("/x", 0x1000, None, 0, segs, False, "elf-dyn", "x86_64")
+    rs = [Region(0x100000 + i * P, 0x101000 + i * P, 3, None, kind="file", path="/x",
+                 image="/x", segment="zz", type="data") for i in range(5000)]
+    rs.append(Region(0x200000, 0x201000, 7, None, kind="file", path="/x", image="/x",
+                     segment="text", type="text"))
+    t0 = time.monotonic()
+    found = audit(Target(kind="live", os="linux", regions=rs, images=[img], annotated=True))
+    assert {(f.rule, f.start) for f in found} == {("image-text-writable", 0x200000), ("wx", 0x200000)}
+    sc = SharedCache("u", 0, 0, None, None,
+                     [CacheMapping(i * P, P, 0, 5, 5, None, 0) for i in range(20000)], [])
+    rs = [Region(0x100000000 + i * P, 0x100001000 + i * P, 7, 7, kind="anon", type="x")
+          for i in range(5000)]
+    rs.append(Region(0x3000, 0x4000, 7, 7, image=None, kind="anon", type="x"))
+    found = audit(Target(kind="live", os="macos", arch="x86_64", regions=rs, shared_cache=sc,
+                         annotated=True))
+    assert time.monotonic() - t0 < 15
+    # The region inside a cache text mapping is a cache page made writable.
+    assert ("cache-text-writable", 0x3000) in {(f.rule, f.start) for f in found}
+    assert sum(f.rule == "wx" for f in found) == 5001
