@@ -19,6 +19,20 @@ Exit codes: 0 identical; 1 different; 2 bad target or input;
 """
 
 
+def _check_comparable(ta, tb) -> None:
+    """Refuse targets of different OSes or architectures: their addresses
+    name unrelated memory, so every region would be "changed" (exit 1) and
+    the diff would look like a real, huge change.  Different kinds (a live
+    process against its crash report) are compared: same process, same map."""
+    from ..errors import BadTarget
+    for what in ("os", "arch"):
+        va, vb = getattr(ta, what), getattr(tb, what)
+        if va and vb and va != vb:
+            from ..render.escape import escape
+            raise BadTarget(f"cannot diff targets of different {what}: "
+                            f"{escape(va)} and {escape(vb)}")
+
+
 @click.command("diff", epilog=EPILOG)
 @click.argument("a")
 @click.argument("b")
@@ -39,6 +53,7 @@ def command(ctx, a, b, as_json, **kw):
     try:
         tb = open_annotated(b, opts)
         try:
+            _check_comparable(ta, tb)
             d = diff_targets(ta, tb)
         finally:
             tb.close()
