@@ -466,6 +466,36 @@ def _label_thread_stacks(proc: _Proc, regions: list[Region], notes: list[str]) -
         notes.append("thread stacks unnamed: /proc/PID/task/*/syscall needs ptrace access")
 
 
+VDSO_MAX = 1 << 20          # the vDSO is a few pages; refuse anything bigger
+
+
+def _vdso_image(regions: list[Region], memory: "ProcMemory") -> Image | None:
+    """The kernel's vDSO as an image: it is a whole ELF file mapped by the
+    kernel (no file on disk), so its program headers, sections and build-id
+    are read from the process's memory.  Crash stacks often end in it
+    (clock_gettime, gettimeofday, the signal trampoline)."""
+    from ..errors import CorruptInput
+    from ..formats import elf as elfmod
+    r = next((x for x in regions if x.kind == "vdso"), None)
+    if r is None or r.size > VDSO_MAX:
+        return None
+    data = memory.read(r.start, r.size)
+    if len(data) < 64 or data[:4] != b"\x7fELF":
+        return None
+    try:
+        elf = elfmod.parse_elf(data, "[vdso]")
+        loads = [p for p in elf.phdrs if p.type == elfmod.PT_LOAD]
+        if not loads:
+            return None
+        bias = r.start - min(p.vaddr for p in loads)
+        # file_path "" (not the default, the path): "[vdso]" names no file.
+        img = elfmod.to_image(elf, "[vdso]", bias, file_path="")
+    except CorruptInput:
+        return None
+    img.size = r.size
+    return img
+
+
 def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
     try:
         return ProcMemory(os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC))
@@ -509,6 +539,10 @@ def open_pid(pid: int, opts) -> Target:
     else:
         memory = _open_mem(proc, notes)
         _label_thread_stacks(proc, regions, notes)
+        if memory is not None:
+            vdso = _vdso_image(regions, memory)
+            if vdso is not None:
+                images.append(vdso)
 
     uts = os.uname()
     parent = None

@@ -81,7 +81,8 @@ def _file_candidates(image: Image, search_paths: list[str]) -> list[tuple[str, b
     out: list[tuple[str, bool]] = []
     if image.file_path:
         out.append((image.file_path, True))
-    if image.path and os.path.isfile(image.path):
+    # "[vdso]"-style names are kernel images, never files (one in the cwd is not it).
+    if image.path and not image.path.startswith("[") and os.path.isfile(image.path):
         out.append((image.path, False))
     for d in search_paths:
         for rel in (image.name,
@@ -109,10 +110,31 @@ def _from_file(image: Image, path: str, trusted: bool) -> SymbolIndex | None:
     return macho_index(m, image_symbol_columns(buf, m, exports=None), image.name)
 
 
+# An ELF image read whole from memory (the Linux vDSO) stays this small.
+_MAX_MEMORY_ELF = 1 << 20
+
+
+def _elf_from_memory(image: Image, target: Target) -> SymbolIndex | None:
+    """An ELF mapped whole by the kernel (vDSO): section headers and symbol
+    tables are inside the mapping, so the file is its memory."""
+    lo = min((s.address for s in image.segments), default=image.load_address)
+    hi = max((s.end for s in image.segments), default=lo)
+    size = max(hi - lo, image.size or 0)
+    if not 0 < size <= _MAX_MEMORY_ELF:
+        return None
+    buf = bytes(target.memory.read(lo, size) or b"")
+    if buf[:4] != b"\x7fELF":
+        return None
+    from ._elf import elf_index
+    return elf_index(buf, image, image.path, trusted=False)
+
+
 def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
     mem = target.memory
     if mem is None:
         return None
+    if (image.filetype or "").startswith("elf"):
+        return _elf_from_memory(image, target)
     head = bytes(mem.read(image.load_address, 0x1000) or b"")
     if not _macho.is_macho_magic(head):
         return None

@@ -550,3 +550,40 @@ def test_growsdown_vmas_are_stack_even_when_split_from_the_named_one():
             + block.format(a="7ffe0000", b="7ffe1000", p="rw-p", name="", f="rd wr mr mw me ac"))
     regions, _ = parse_maps(text, True)
     assert [r.kind for r in regions] == ["stack", "stack", "anon"]
+
+
+def test_vdso_is_an_image_whose_symbols_match_llvm_nm_of_its_bytes(tmp_path):
+    """The vDSO has no file: its image and symbols come from the process's
+    memory.  Oracle: llvm-nm on the same bytes dumped to a file."""
+    nm = need_tool("llvm-nm")
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.3)
+        from symmap.annotate import annotate
+        from symmap.sources.linux_procfs import open_pid
+        from symmap.symbolize import Symbolizer
+        t = annotate(open_pid(p.pid, OpenOptions()))
+        try:
+            vd = next((r for r in t.regions if r.kind == "vdso"), None)
+            if vd is None or t.memory is None:
+                pytest.skip("no vDSO or no memory access")
+            img = next(i for i in t.images if i.path == "[vdso]")
+            assert vd.image == "[vdso]" and img.load_address == vd.start
+            dump = tmp_path / "vdso.so"
+            dump.write_bytes(t.memory.read(vd.start, vd.end - vd.start))
+            out = "".join(subprocess.run([nm, "--defined-only", *flag, str(dump)], capture_output=True,
+                                         text=True, check=True).stdout for flag in ([], ["-D"]))
+            funcs = [(int(a, 16), name.split("@")[0]) for a, kind, name in
+                     (ln.split() for ln in out.splitlines() if len(ln.split()) == 3) if kind in "TtWw"]
+            assert funcs
+            s = Symbolizer(t)
+            for value, name in funcs:
+                lk = s.lookup(vd.start + value + 1)
+                assert lk.image == "[vdso]" and lk.offset == 1
+                # Aliases share an address (clock_gettime, __vdso_clock_gettime).
+                assert lk.symbol in {n for v, n in funcs if v == value}
+        finally:
+            t.close()
+    finally:
+        p.kill()
+        p.wait()
