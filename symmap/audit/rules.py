@@ -16,6 +16,7 @@ exec-stack             high      an executable stack
 exec-heap              high      an executable heap / malloc region
 exec-memfd             high      code mapped from a memfd (file-less code)
 exec-unloaded-file     high      an x file mapping that no loaded image owns
+exec-image-remapped    low       an x mapping of a loaded image's file outside that image
 exec-deleted           medium    an x mapping of a file deleted since it was mapped
 anon-exec              medium    executable anonymous memory no image owns
 wx-max                 medium    max protection allows w+x on non-image code
@@ -352,6 +353,14 @@ def rule_exec_file(r: Region, ctx: AuditContext) -> Iterator[Finding]:
                           "upgrade, or a dropped payload that removed itself")
         return
     if r.image is None and is_file_backed(r) and not ctx.cache_hit(r)[0]:
+        if r.path is not None and r.path in ctx.images:
+            # The same file the loader loaded, mapped again (V8 remaps node's
+            # built-in code next to its JIT heap): code already trusted, but
+            # outside the image's own range.
+            yield finding_for(r, "low", "exec-image-remapped",
+                              "a second executable mapping of a loaded image's file, outside "
+                              "the image: the same code, relocated by the process itself")
+            return
         yield finding_for(r, "high", "exec-unloaded-file",
                           "an executable file mapping that the loader did not load: "
                           "a file mapped and made executable by hand")
