@@ -195,3 +195,18 @@ def test_core_map_and_its_snapshot_render_the_same(tmp_path):
     snap = tmp_path / "core.json"
     assert run("save", core, "-o", str(snap)).exit_code == 0
     assert run(str(snap)).stdout == run(core).stdout
+
+
+def test_a_snapshot_quoting_vmmap_text_is_still_a_snapshot(tmp_path):
+    from symmap.model import Region, Target
+    from symmap.render.json import dumps
+    from symmap.sources import sniff_file
+    t = Target(kind="live", pid=5, name="x", os="linux", annotated=True, regions=[
+        Region(0x1000, 0x2000, 5, 5, type="mapped file", detail="d",
+               path="/tmp/Virtual Memory Map of process 1 (x)\n==== Non-writable regions for process 1")])
+    p = tmp_path / "s.json"
+    p.write_text(dumps(t))
+    assert sniff_file(str(p)) == "snapshot"
+    q = tmp_path / "c.json"
+    q.write_text('{"app_name":"symmap","schema":1}\n{"usedImages":[]}')
+    assert sniff_file(str(q)) == "crash"

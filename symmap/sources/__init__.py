@@ -81,20 +81,23 @@ def sniff_file(path: str) -> str:
         return "core" if head[12:16] == b"\x04\x00\x00\x00" else "binary"
     if head[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf") or head[:4] == b"\x7fELF":
         return "binary"
-    from ..formats.vmmap_text import looks_like_vmmap
-    if looks_like_vmmap(head):
-        return "vmmap"
     # A report saved by a Windows editor starts with a UTF-8 byte order mark.
     stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if stripped.startswith(b"{"):
-        if b'"schema"' in head and b'"symmap' in head:
+        # JSON before any text sniffing: a snapshot's strings may quote vmmap
+        # or crash-report text.  symmap writes "schema" then "generator" first.
+        if _SNAPSHOT_HEAD.match(stripped):
             return "snapshot"
         return "crash"
+    from ..formats.vmmap_text import looks_like_vmmap
+    if looks_like_vmmap(head):
+        return "vmmap"
     if _looks_like_crash_text(head):
         return "crash"
     raise BadTarget(f"{path}: not a Mach-O, ELF, dyld cache, core, crash report, vmmap report or snapshot")
 
 
+_SNAPSHOT_HEAD = re.compile(rb'\{\s*"schema"\s*:\s*\d+\s*,\s*"generator"\s*:\s*"symmap[ "]')
 _CRASH_KEY = re.compile(rb"(?m)^[ \t]*(Incident Identifier|Exception Type|Binary Images|Process"
                         rb"|Path|Identifier|Code Type|Hardware Model)[ \t]*:")
 
