@@ -423,32 +423,24 @@ def iter_symbols(elf: ELF, *, tables: tuple[str, ...] = ("symtab", "dynsym"),
                 dec = True
             find = strtab.find
             slen = len(strtab)
+            rows = fmt.iter_unpack(data)
             try:
-                if lay.is64:
-                    for st_name, info, _other, shndx, value, size in fmt.iter_unpack(data):
-                        if defined_only and shndx == 0:
-                            continue
-                        if st_name and st_name < slen:
-                            e = find(nul, st_name)
-                            name = strtab[st_name:e if e >= 0 else slen]
-                            if dec:
-                                name = name.decode("utf-8", "surrogateescape")
-                        else:
-                            name = ""
-                        yield new(ElfSymbol, (name, value, size, info & 0xF, info >> 4, shndx, dynamic))
-                else:
-                    for st_name, value, size, info, _other, shndx in fmt.iter_unpack(data):
-                        if defined_only and shndx == 0:
-                            continue
-                        if st_name and st_name < slen:
-                            e = find(nul, st_name)
-                            name = strtab[st_name:e if e >= 0 else slen]
-                            if dec:
-                                name = name.decode("utf-8", "surrogateescape")
-                        else:
-                            name = ""
-                        yield new(ElfSymbol, (name, value, size, info & 0xF, info >> 4, shndx, dynamic))
+                if not lay.is64:
+                    # Elf32_Sym orders its fields name value size info other shndx.
+                    rows = ((n, i, o, sh, v, sz) for n, v, sz, i, o, sh in rows)
+                for st_name, info, _other, shndx, value, size in rows:
+                    if defined_only and shndx == 0:
+                        continue
+                    if st_name and st_name < slen:
+                        e = find(nul, st_name)
+                        name = strtab[st_name:e if e >= 0 else slen]
+                        if dec:
+                            name = name.decode("utf-8", "surrogateescape")
+                    else:
+                        name = ""
+                    yield new(ElfSymbol, (name, value, size, info & 0xF, info >> 4, shndx, dynamic))
             finally:
+                rows = None          # drop the iterator's buffer export before the release
                 data.release()
 
 
