@@ -455,10 +455,10 @@ def test_fake_missing_pid_is_no_such_process(tmp_path):
     assert type(ei.value) is NoSuchProcess
 
 
-def test_fake_pid_dir_vanishes_mid_walk(tmp_path):
-    """smaps is a FIFO; the writer removes the whole pid dir before EOF, so
-    the walk has started (pid existed) and the next file is gone."""
-    d = make_fake(tmp_path, 4243, FAKE)
+def fifo_smaps(d: Path, mid_read) -> threading.Thread:
+    """Turn the fake pid dir ``d``'s smaps into a FIFO fed by a thread: half the
+    bytes, then ``mid_read(d)`` (the process changes while it is being read),
+    then the rest.  The caller joins the returned thread."""
     content = (d / "smaps").read_bytes()
     (d / "smaps").unlink()
     os.mkfifo(d / "smaps")
@@ -466,11 +466,23 @@ def test_fake_pid_dir_vanishes_mid_walk(tmp_path):
 
     def writer():
         with open(d / "smaps", "wb") as f:
-            f.write(content)
-            shutil.rmtree(d)
+            half = len(content) // 2
+            f.write(content[:half])
+            f.flush()
+            mid_read(d)
+            if d.exists():
+                f.write(content[half:])
 
     th = threading.Thread(target=writer)
     th.start()
+    return th
+
+
+def test_fake_pid_dir_vanishes_mid_walk(tmp_path):
+    """The writer removes the whole pid dir before EOF, so the walk has
+    started (pid existed) and the next file is gone."""
+    d = make_fake(tmp_path, 4243, FAKE)
+    th = fifo_smaps(d, shutil.rmtree)
     try:
         with pytest.raises(ProcessVanished) as ei:
             linux_procfs.open_pid(4243, OpenOptions(procfs_root=str(tmp_path)))

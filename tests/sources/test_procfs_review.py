@@ -115,26 +115,15 @@ def test_exec_during_the_walk_is_noticed(tmp_path):
     """exec keeps the pid and the start time; a process that execs while
     its smaps is read gives a map of the old image under the new exe.  The
     writer re-points exe before smaps ends (the exec happens mid-read)."""
-    import threading
-
     from symmap.errors import ProcessVanished
-    from tests.sources.test_linux_procfs import FAKE
+    from tests.sources.test_linux_procfs import FAKE, fifo_smaps
     d = make_fake(tmp_path, 5005, FAKE)
-    content = (d / "smaps").read_bytes()
-    (d / "smaps").unlink()
-    os.mkfifo(d / "smaps")
-    (d / "exe").symlink_to("/bin/true")
 
-    def writer():
-        with open(d / "smaps", "wb") as f:
-            f.write(content[:100])
-            f.flush()
-            (d / "exe").unlink()
-            (d / "exe").symlink_to("/bin/false")
-            f.write(content[100:])
+    def execs(d):
+        (d / "exe").unlink()
+        (d / "exe").symlink_to("/bin/false")
 
-    th = threading.Thread(target=writer)
-    th.start()
+    th = fifo_smaps(d, execs)
     try:
         with pytest.raises(ProcessVanished, match="exec"):
             linux_procfs.open_pid(5005, OpenOptions(procfs_root=str(tmp_path)))
