@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from symmap.formats.dyld_cache import open_cache  # noqa: E402
+from symmap.formats.dyld_cache.reader import open_cache  # noqa: E402
 
 
 def _builder():

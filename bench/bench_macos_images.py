@@ -5,7 +5,7 @@
 Absolute numbers depend on machine load; compare the ratio.
 Places N copies of real Mach-O files (../shared/fixtures/macho) into a
 SimulatedTask with a dyld_all_image_infos list, then times, per image:
-  symmap   symmap.darwin.images.image_from_memory (2 task reads + struct walk)
+  symmap   symmap.darwin.image_headers.image_from_memory (2 task reads + struct walk)
   macholib macholib.MachO.load over the same bytes read from the task
 and the whole dyld list + images path (read_dyld_state + image_from_memory).
 Prints medians of --runs runs, per-image microseconds and the ratio.
@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from symmap.darwin.dyld_images import pointer_mask, read_dyld_state  # noqa: E402
-from symmap.darwin.images import image_from_memory, read_macho  # noqa: E402
+from symmap.darwin.dyld_image_list import pointer_mask, read_dyld_state  # noqa: E402
+from symmap.darwin.image_headers import image_from_memory, read_macho  # noqa: E402
 from symmap.darwin.memory import TaskMemory  # noqa: E402
 from tests.support.simtask import SimulatedTask  # noqa: E402
 

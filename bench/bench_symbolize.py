@@ -139,7 +139,7 @@ import sys, time
 t0 = time.perf_counter()
 from symmap.cli import cli
 from symmap.commands import lookup as L
-from symmap.commands._common import open_annotated, open_options
+from symmap.commands.options import open_annotated, open_options
 from symmap.symbolize import Symbolizer
 t1 = time.perf_counter()
 addrs = L._addresses(("-",)); t2 = time.perf_counter()

@@ -1,3 +1,3 @@
-from .cli import main
+from symmap.cli import main
 
 main()

@@ -15,8 +15,8 @@ from importlib import import_module
 
 import click
 
-from . import __version__
-from .errors import SymmapError
+from symmap import __version__
+from symmap.errors import SymmapError
 
 COMMANDS = ("map", "lookup", "audit", "save", "diff")
 
@@ -86,7 +86,7 @@ def _one_line(s: str) -> str:
     messages often hold repr()-quoted names that are escaped already."""
     if s.isprintable() and s.isascii():
         return s
-    from .render.escape import escape
+    from symmap.render.escape import escape
     return "".join(c if c == "\\" else escape(c) for c in s)
 
 

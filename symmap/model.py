@@ -180,7 +180,7 @@ class SharedCache:
     path: str | None = None
     mappings: list[CacheMapping] = field(default_factory=list)
     subcaches: list[dict[str, Any]] = field(default_factory=list)
-    # Not serialized: an opened symmap.formats.dyld_cache reader, if any.
+    # Not serialized: an opened symmap.formats.dyld_cache.reader reader, if any.
     reader: Any = None
 
 

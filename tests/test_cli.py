@@ -104,7 +104,7 @@ def test_import_cli_and_version_load_neither_lief_nor_macholib():
 def test_unreadable_process_is_exit_3_one_line():
     target = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: os.setuid(65534))
     # Import everything first: root's site-packages are unreadable after the drop.
-    code = ("import os, sys, symmap.commands.map, symmap.sources.linux_procfs, symmap.formats.elf,"
+    code = ("import os, sys, symmap.commands.map, symmap.sources.linux_procfs, symmap.formats.elf.elffile,"
             "symmap.annotate, symmap.render.text; from symmap.cli import main;"
             "os.setgroups([]); os.setresgid(65533, 65533, 65533); os.setresuid(65533, 65533, 65533);"
             f"sys.argv = ['symmap', '{target.pid}']; main()")

@@ -8,9 +8,9 @@ they know better (crash-report rows); only ``None`` fields are filled.
 """
 from __future__ import annotations
 
-from ..model import Target
-from .join import join_images
-from .region_types import name_regions
+from symmap.model import Target
+from symmap.annotate.join import join_images
+from symmap.annotate.region_types import name_regions
 
 __all__ = ["annotate"]
 
@@ -21,7 +21,7 @@ def annotate(target: Target) -> Target:
         return target
     if target.shared_cache is not None:
         try:
-            from .shared_cache import split_shared_region
+            from symmap.annotate.shared_cache import split_shared_region
         except ImportError:  # pragma: no cover - module always shipped
             split_shared_region = None
         if split_shared_region is not None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from ..model import Image, Segment, Target
-from .shared_cache import LINKEDIT_DETAIL
+from symmap.model import Image, Segment, Target
+from symmap.annotate.shared_cache import LINKEDIT_DETAIL
 
 __all__ = ["join_images", "SegmentIndex"]
 

@@ -5,7 +5,7 @@ Linux names from the procfs kind the source recorded.
 """
 from __future__ import annotations
 
-from ..model import Region, Target
+from symmap.model import Region, Target
 
 __all__ = ["name_regions", "LINUX_KIND_NAMES"]
 
@@ -23,7 +23,7 @@ _GENERIC_KIND_NAMES = {
 
 def _macos_name(r: Region) -> tuple[str, str | None]:
     try:
-        from ..darwin import vm_tags
+        from symmap.darwin import vm_tags
     except ImportError:  # pragma: no cover
         vm_tags = None
     if vm_tags is not None and hasattr(vm_tags, "darwin_region_type"):

@@ -26,10 +26,10 @@ from __future__ import annotations
 import bisect
 from dataclasses import replace
 
-from ..darwin.consts import (VM_PAGE_QUERY_PAGE_DIRTY, VM_PAGE_QUERY_PAGE_PAGED_OUT,
+from symmap.darwin.consts import (VM_PAGE_QUERY_PAGE_DIRTY, VM_PAGE_QUERY_PAGE_PAGED_OUT,
                              VM_PAGE_QUERY_PAGE_PRESENT)
-from ..errors import SymmapError
-from ..model import PROT_WRITE, Region, Target
+from symmap.errors import SymmapError
+from symmap.model import PROT_WRITE, Region, Target
 
 __all__ = ["split_shared_region", "ensure_cache_reader", "LINKEDIT_DETAIL"]
 
@@ -45,7 +45,7 @@ def ensure_cache_reader(target: Target) -> None:
     if sc is None:
         return
     if sc.reader is None and target.memory is not None and sc.base:
-        from ..formats.dyld_cache import DyldCache
+        from symmap.formats.dyld_cache.reader import DyldCache
         try:
             sc.reader = DyldCache.from_memory(target.memory.read, sc.base, path=sc.path)
         except SymmapError as e:
@@ -62,7 +62,7 @@ def ensure_cache_reader(target: Target) -> None:
     if sc.path is None and r.path is None and r.runtime_base is not None:
         # The on-disk file gives local symbols (.symbols) and the report's
         # cache path; found by dynamic-data page / inode / UUID, never by name alone.
-        from ..sources.cache_locate import find_cache_for
+        from symmap.sources.cache_locate import find_cache_for
         try:
             found = find_cache_for(r)
         except (OSError, SymmapError):
@@ -72,7 +72,7 @@ def ensure_cache_reader(target: Target) -> None:
     if sc.slide is None:
         sc.slide = (sc.base - r.unslid_base) if sc.base else (r.slide or 0)
     if not sc.mappings:
-        from ..formats.dyld_cache import to_shared_cache
+        from symmap.formats.dyld_cache.reader import to_shared_cache
         full = to_shared_cache(r, sc.slide, sc.path)
         sc.mappings, sc.subcaches = full.mappings, full.subcaches
         sc.size = sc.size or full.size

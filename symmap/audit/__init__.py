@@ -2,7 +2,7 @@
 (``symmap diff``).  ``audit(target)`` returns ``Finding`` objects."""
 from __future__ import annotations
 
-from .findings import SEVERITIES, Finding, severity_rank
-from .rules import RULES, audit
+from symmap.audit.findings import SEVERITIES, Finding, severity_rank
+from symmap.audit.rules import RULES, audit
 
 __all__ = ["audit", "Finding", "SEVERITIES", "severity_rank", "RULES"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Image, Region, Target, prot_str
-from ..render.escape import escape, json_safe
-from .findings import Finding
-from .rules import audit
+from symmap.model import Image, Region, Target, prot_str
+from symmap.render.escape import escape, json_safe
+from symmap.audit.findings import Finding
+from symmap.audit.rules import audit
 
 __all__ = ["RegionChange", "TargetDiff", "diff_targets"]
 
@@ -68,7 +68,7 @@ class RegionChange:
         if self.change == "resized":
             o, n = self.old or (0, 0), self.new or (0, 0)
             delta = (n[1] - n[0]) - (o[1] - o[0])
-            from ..render.text import format_size
+            from symmap.render.text import format_size
             grown = ("+" if delta >= 0 else "-") + format_size(abs(delta))
             return (f"~ resized     {o[0]:x}-{o[1]:x} -> {n[0]:x}-{n[1]:x} [{grown:>7}] "
                     f"{pm} {label}  {what}")
@@ -81,7 +81,7 @@ def _pm(prot: int | None, maxp: int | None) -> str:
 
 
 def _size(n: int) -> str:
-    from ..render.text import format_size
+    from symmap.render.text import format_size
     return f"{format_size(n):>6}"
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Region, prot_str
-from ..render.escape import escape, json_safe
+from symmap.model import Region, prot_str
+from symmap.render.escape import escape, json_safe
 
 __all__ = ["SEVERITIES", "severity_rank", "Finding", "finding_for"]
 

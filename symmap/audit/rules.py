@@ -29,8 +29,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from ..model import PROT_EXEC, PROT_WRITE, Image, Region, Segment, Target
-from .findings import Finding, finding_for, severity_rank
+from symmap.model import PROT_EXEC, PROT_WRITE, Image, Region, Segment, Target
+from symmap.audit.findings import Finding, finding_for, severity_rank
 
 __all__ = ["audit", "RULES", "AuditContext", "JIT_TAGS", "MALLOC_TAGS", "STACK_TAG"]
 
@@ -380,7 +380,7 @@ def audit(target: Target, min_severity: str = "info") -> list[Finding]:
     """
     floor = severity_rank(min_severity)
     if not target.annotated:
-        from ..annotate import annotate
+        from symmap.annotate import annotate
         annotate(target)
     ctx = AuditContext.build(target)
     out: list[Finding] = []

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ._common import open_annotated, open_options, target_options
+from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
 Examples:
@@ -39,13 +39,13 @@ def command(ctx, target, as_json, min_severity, **kw):
     and shared-cache code pages made writable. JIT regions are reported as
     JIT. TARGET is a PID, process name, or file (a snapshot works too).
     """
-    from ..audit import audit
+    from symmap.audit import audit
     t = open_annotated(target, open_options(**kw))
     try:
         findings = audit(t, min_severity)
         if as_json:
-            from .. import __version__
-            from ..render.escape import json_safe
+            from symmap import __version__
+            from symmap.render.escape import json_safe
             doc = {
                 "schema": 1, "generator": f"symmap {__version__}",
                 "target": {"kind": t.kind, "pid": t.pid, "name": json_safe(t.name),

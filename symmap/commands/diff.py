@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ._common import open_annotated, open_options, target_options
+from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
 Examples:
@@ -24,11 +24,11 @@ def _check_comparable(ta, tb) -> None:
     name unrelated memory, so every region would be "changed" (exit 1) and
     the diff would look like a real, huge change.  Different kinds (a live
     process against its crash report) are compared: same process, same map."""
-    from ..errors import BadTarget
+    from symmap.errors import BadTarget
     for what in ("os", "arch"):
         va, vb = getattr(ta, what), getattr(tb, what)
         if va and vb and va != vb:
-            from ..render.escape import escape
+            from symmap.render.escape import escape
             raise BadTarget(f"cannot diff targets of different {what}: "
                             f"{escape(va)} and {escape(vb)}")
 
@@ -47,7 +47,7 @@ def command(ctx, a, b, as_json, **kw):
     Regions are compared by address coverage, so a region split or merged
     by the kernel is not reported; one new mapping is one added region.
     """
-    from ..audit.diff import diff_targets
+    from symmap.audit.diff import diff_targets
     opts = open_options(**kw)
     ta = open_annotated(a, opts)
     try:

@@ -7,7 +7,7 @@ from operator import is_
 
 import click
 
-from ._common import open_annotated, open_options, target_options
+from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
 Examples:
@@ -73,8 +73,8 @@ def _checked(t: str) -> int:
         except ValueError:
             v = -1
     if v < 0 or v >= 1 << 64:
-        from ..errors import BadTarget
-        from ..render.escape import escape
+        from symmap.errors import BadTarget
+        from symmap.render.escape import escape
         raise BadTarget(f"bad ADDRESS {escape(t)!r}: not a 0x-hex or decimal address")
     return v
 
@@ -95,7 +95,7 @@ def _addresses(tokens: tuple[str, ...]) -> list[int]:
         text = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").replace("\r", "\n")
         out += [_checked(s) for s in (line.strip() for line in text.split("\n")) if s]
     if not out:
-        from ..errors import BadTarget
+        from symmap.errors import BadTarget
         raise BadTarget("no ADDRESS given (stdin was empty)")
     return out
 
@@ -109,8 +109,8 @@ class _Text:
     line, segment line) are formatted and escaped once per object."""
 
     def __init__(self) -> None:
-        from ..render.escape import escape
-        from ..render.text import format_region_row
+        from symmap.render.escape import escape
+        from symmap.render.text import format_region_row
         self.escape = escape
         self.row = format_region_row
         self._rows: dict[int, str] = {}
@@ -164,8 +164,8 @@ class _Json:
 
     def __init__(self) -> None:
         import json as _json_mod
-        from ..render.escape import json_safe
-        from ..render.json import region_dict
+        from symmap.render.escape import json_safe
+        from symmap.render.json import region_dict
         self.dumps = _json_mod.dumps
         self.json_safe = json_safe
         self.region_dict = region_dict
@@ -215,7 +215,7 @@ def _brief_lines(sym, chunks) -> dict:
 
     A chunk whose addresses all have a symbol (the usual case) is formatted
     by one C-level ``map`` of ``str.__mod__``; others line by line."""
-    from ..render.escape import escape
+    from symmap.render.escape import escape
     display = sym.display_names(map(sym.chunk_names, chunks))
     for shown in display.values():
         if _needs_escape(shown.values()):
@@ -280,16 +280,16 @@ def command(target, addresses, as_json, brief, **kw):
     any address is not mapped.
     """
     if brief and as_json:
-        from ..errors import BadTarget
+        from symmap.errors import BadTarget
         raise BadTarget("--brief and --json exclude each other")
     addrs = _addresses(addresses)
     opts = open_options(**kw)
     t = open_annotated(target, opts)
     try:
-        from ..symbolize import Symbolizer
+        from symmap.symbolize import Symbolizer
         sym = Symbolizer(t, opts.search_paths)
         if brief:
-            from ..render.escape import escape
+            from symmap.render.escape import escape
             for n in t.notes:
                 click.echo(f"note: {escape(n)}", err=True)
             lines = _brief_lines(sym, sym.resolve_many(addrs))
@@ -303,7 +303,7 @@ def command(target, addresses, as_json, brief, **kw):
             j = _Json()
             click.echo("[\n " + ",\n ".join(map(j.obj, results)) + "\n]")
         else:
-            from ..render.escape import escape
+            from symmap.render.escape import escape
             for n in t.notes:
                 click.echo(f"note: {escape(n)}", err=True)
             click.echo("\n\n".join(map(_Text().block, results)))

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._common import open_annotated, open_options, target_options
+from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
 Examples:
@@ -40,10 +40,10 @@ def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw)
     t = open_annotated(target, opts)
     try:
         if as_json:
-            from ..render.json import dumps
+            from symmap.render.json import dumps
             click.echo(dumps(t))
             return
-        from ..render.text import render_report
+        from symmap.render.text import render_report
         width = None
         if not wide and sys.stdout.isatty():
             width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)

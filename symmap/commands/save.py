@@ -5,8 +5,8 @@ import os
 
 import click
 
-from ..errors import BadTarget
-from ._common import open_annotated, open_options, target_options
+from symmap.errors import BadTarget
+from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
 Examples:
@@ -28,7 +28,7 @@ def command(target, output, **kw):
     The snapshot is a TARGET for every command (map, lookup, audit, diff)
     and reproduces the same report byte for byte.
     """
-    from ..render.json import dumps
+    from symmap.render.json import dumps
     t = open_annotated(target, open_options(**kw))
     try:
         text = dumps(t) + "\n"

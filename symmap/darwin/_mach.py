@@ -18,7 +18,7 @@ import threading
 from ctypes import (POINTER, Structure, byref, c_char, c_char_p, c_int, c_int32, c_int64,
                     c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 
-from .consts import (KERN_FAILURE, KERN_SUCCESS, MAXPATHLEN, PROC_PIDPATHINFO_MAXSIZE, TASK_DYLD_INFO,
+from symmap.darwin.consts import (KERN_FAILURE, KERN_SUCCESS, MAXPATHLEN, PROC_PIDPATHINFO_MAXSIZE, TASK_DYLD_INFO,
                      TASK_DYLD_INFO_COUNT, TASK_VM_INFO, TASK_VM_INFO_REV3_COUNT,
                      VM_REGION_SUBMAP_INFO_COUNT_64, KernReturnError, PortRefused)
 

@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from .consts import (ARM64_SP_INDEX, ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUNT,
+from symmap.darwin.consts import (ARM64_SP_INDEX, ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUNT,
                      KERN_FAILURE, TASK_VM_INFO_REV0_COUNT, TASK_VM_INFO_REV1_COUNT,
                      TASK_VM_INFO_REV3_COUNT, PROC_PIDREGIONINFO, PROC_PIDREGIONPATHINFO,
                      PROC_PIDTBSDINFO, PROC_REGION_SUBMAP, X86_64_SP_INDEX,
@@ -126,7 +126,7 @@ class VmInfo:
 
 def vm_info_from_raw(raw: bytes, count: int) -> VmInfo | None:
     """Decode task_info(TASK_VM_INFO) output: ``count`` natural_t words were filled."""
-    from ._mach import TASK_VM_INFO_SIZE, TaskVmInfo
+    from symmap.darwin._mach import TASK_VM_INFO_SIZE, TaskVmInfo
     if count < TASK_VM_INFO_REV0_COUNT or len(raw) < count * 4:
         return None
     s = TaskVmInfo.from_buffer_copy(raw[:TASK_VM_INFO_SIZE].ljust(TASK_VM_INFO_SIZE, b"\0"))
@@ -209,27 +209,27 @@ class LibSystemTask:
         self._flavors: list[tuple[int, int, int]] | None = None
 
     def region_recurse(self, address: int, depth: int) -> RegionInfo:
-        from . import _mach
+        from symmap.darwin import _mach
         a, s, d, info = _mach.mach_vm_region_recurse(self.port, address, depth)
         return region_info_from_struct(a, s, d, info)
 
     def read(self, address: int, size: int) -> bytes:
-        from . import _mach
+        from symmap.darwin import _mach
         return _mach.mach_vm_read_overwrite(self.port, address, size)
 
     def dyld_info(self) -> tuple[int, int, int | None]:
-        from . import _mach
+        from symmap.darwin import _mach
         return _mach.task_dyld_info(self.port)
 
     def purgeable_state(self, address: int) -> int | None:
-        from . import _mach
+        from symmap.darwin import _mach
         try:
             return _mach.mach_vm_purgable_control_get(self.port, address)
         except KernReturnError:
             return None
 
     def page_dispositions(self, address: int, size: int) -> list[int] | None:
-        from . import _mach
+        from symmap.darwin import _mach
         if not _mach.has_page_range_query():
             return None
         try:
@@ -238,7 +238,7 @@ class LibSystemTask:
             return None
 
     def vm_info(self) -> VmInfo | None:
-        from . import _mach
+        from symmap.darwin import _mach
         try:
             raw, count = _mach.task_vm_info(self.port)
         except KernReturnError:
@@ -246,7 +246,7 @@ class LibSystemTask:
         return vm_info_from_raw(raw, count)
 
     def thread_stack_pointers(self) -> list[int | None]:
-        from . import _mach
+        from symmap.darwin import _mach
         threads = _mach.task_threads(self.port)      # raises when the task is gone
         try:
             return [self._thread_sp(th) for th in threads]
@@ -259,7 +259,7 @@ class LibSystemTask:
 
     def _flavor_order(self) -> list[tuple[int, int, int]]:
         if self._flavors is None:
-            from . import _mach
+            from symmap.darwin import _mach
             try:
                 arm = int.from_bytes(_mach.sysctlbyname("hw.optional.arm64", 4)[:4] or b"\0",
                                      "little") == 1
@@ -270,7 +270,7 @@ class LibSystemTask:
         return self._flavors
 
     def _thread_sp(self, thread: int) -> int | None:
-        from . import _mach
+        from symmap.darwin import _mach
         order = self._flavor_order()
         for i, (flavor, count, sp_index) in enumerate(order):
             try:
@@ -284,7 +284,7 @@ class LibSystemTask:
 
     def close(self) -> None:
         if self.port and not self.own:
-            from . import _mach
+            from symmap.darwin import _mach
             try:
                 _mach.mach_port_deallocate(self.port)
             except KernReturnError:
@@ -296,7 +296,7 @@ class LibSystemKernel:
     """Kernel over libSystem (macOS only; loads the library on first call)."""
 
     def open_task(self, pid: int, timeout: float = 5.0) -> LibSystemTask:
-        from . import _mach
+        from symmap.darwin import _mach
         if pid == os.getpid():
             return LibSystemTask(pid, _mach.mach_task_self(), True)
         result: list = []
@@ -370,7 +370,7 @@ class LibSystemKernel:
         return True
 
     def proc_region(self, pid: int, address: int, with_path: bool) -> ProcRegion | None:
-        from . import _mach
+        from symmap.darwin import _mach
         if with_path:
             s = _mach.proc_pidinfo(pid, PROC_PIDREGIONPATHINFO, address, _mach.ProcRegionWithPathInfo)
             if s is None:
@@ -382,7 +382,7 @@ class LibSystemKernel:
         return None if s is None else proc_region_from_struct(s)
 
     def bsd_info(self, pid: int) -> BsdInfo | None:
-        from . import _mach
+        from symmap.darwin import _mach
         try:
             s = _mach.proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, _mach.ProcBsdInfo)
         except OSError:
@@ -395,19 +395,19 @@ class LibSystemKernel:
                        s.pbi_status)
 
     def list_pids(self) -> list[int]:
-        from . import _mach
+        from symmap.darwin import _mach
         return _mach.proc_listpids()
 
     def proc_name(self, pid: int) -> str | None:
-        from . import _mach
+        from symmap.darwin import _mach
         return _mach.proc_name(pid)
 
     def proc_path(self, pid: int) -> str | None:
-        from . import _mach
+        from symmap.darwin import _mach
         return _mach.proc_pidpath(pid)
 
     def sysctl_int(self, name: str) -> int | None:
-        from . import _mach
+        from symmap.darwin import _mach
         try:
             raw = _mach.sysctlbyname(name, 8)
         except OSError:
@@ -417,7 +417,7 @@ class LibSystemKernel:
         return None
 
     def sysctl_str(self, name: str) -> str | None:
-        from . import _mach
+        from symmap.darwin import _mach
         try:
             raw = _mach.sysctlbyname(name, 256)
         except OSError:

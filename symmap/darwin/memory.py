@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from .consts import HOLE_CODES, KernReturnError
+from symmap.darwin.consts import HOLE_CODES, KernReturnError
 
 __all__ = ["TaskMemory"]
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import errno as _errno
 from typing import Callable
 
-from ..model import Region
-from .consts import (FOOTPRINT_TAG, KERN_INVALID_ADDRESS, PURGE_LETTERS, SM_EMPTY,
+from symmap.model import Region
+from symmap.darwin.consts import (FOOTPRINT_TAG, KERN_INVALID_ADDRESS, PURGE_LETTERS, SM_EMPTY,
                      KernReturnError)
-from .vm_tags import share_mode_letters
+from symmap.darwin.vm_tags import share_mode_letters
 
 __all__ = ["walk_regions", "walk_regions_procinfo", "MAX_DEPTH", "MAX_REGIONS"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import bisect
 from typing import Sequence
 
-from ..model import Region
-from .vm_tags import TAG_STACK
+from symmap.model import Region
+from symmap.darwin.vm_tags import TAG_STACK
 
 __all__ = ["label_thread_stacks", "STACK_GUARD"]
 

@@ -9,7 +9,7 @@ Tags vmmap has no name for print as "Memory Tag N" (also 240-255, App Specific).
 """
 from __future__ import annotations
 
-from .consts import SM_EMPTY, SM_TRUESHARED
+from symmap.darwin.consts import SM_EMPTY, SM_TRUESHARED
 
 __all__ = ["VM_TAG_NAMES", "SHARE_MODE_LETTERS", "tag_name", "share_mode_letters",
            "darwin_region_type", "PURGE_LETTERS"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Union
 if TYPE_CHECKING:
     import mmap
 
-from ..errors import CorruptInput
+from symmap.errors import CorruptInput
 
 Buffer = Union[bytes, bytearray, memoryview, "mmap.mmap"]  # noqa: F821
 

@@ -11,9 +11,9 @@ import json
 import math
 from typing import Any
 
-from .. import __version__
-from ..model import Image, Region, Segment, SharedCache, Target, Thread, prot_str
-from .escape import json_safe
+from symmap import __version__
+from symmap.model import Image, Region, Segment, SharedCache, Target, Thread, prot_str
+from symmap.render.escape import json_safe
 
 SCHEMA = 1
 GENERATOR = f"symmap {__version__}"

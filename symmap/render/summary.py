@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import Region, Target
+from symmap.model import Region, Target
 
 __all__ = ["SummaryRow", "Summary", "summarize", "summary_type"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from .. import __version__
-from ..model import Region, Target, prot_str
-from .escape import escape
-from .summary import summarize
+from symmap import __version__
+from symmap.model import Region, Target, prot_str
+from symmap.render.escape import escape
+from symmap.render.summary import summarize
 
 __all__ = ["format_size", "format_region_row", "render_report", "COLUMN_HEADER"]
 

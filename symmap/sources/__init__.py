@@ -24,8 +24,8 @@ import sys
 from dataclasses import dataclass, field
 from importlib import import_module
 
-from ..errors import BadTarget, NoSuchProcess
-from ..model import Target
+from symmap.errors import BadTarget, NoSuchProcess
+from symmap.model import Target
 
 __all__ = ["OpenOptions", "open_target", "sniff_file", "IS_LINUX", "IS_MACOS"]
 
@@ -70,7 +70,7 @@ def sniff_file(path: str) -> str:
     except IsADirectoryError:
         raise BadTarget(f"{path}: is a directory") from None
     except PermissionError as e:
-        from ..errors import AccessDenied
+        from symmap.errors import AccessDenied
         raise AccessDenied(None, f"{path}: {e.strerror}") from None
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
@@ -89,7 +89,7 @@ def sniff_file(path: str) -> str:
         if _SNAPSHOT_HEAD.match(stripped):
             return "snapshot"
         return "crash"
-    from ..formats.vmmap_text import looks_like_vmmap
+    from symmap.formats.vmmap.report import looks_like_vmmap
     if looks_like_vmmap(head):
         return "vmmap"
     if _looks_like_crash_text(head):

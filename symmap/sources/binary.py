@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import platform
 
-from ..errors import BadTarget, CorruptInput
-from ..formats import elf as _elf
-from ..formats import macho as _macho
-from ..model import Image, Region, Target
-from . import OpenOptions
+from symmap.errors import BadTarget, CorruptInput
+from symmap.formats.elf import elffile as _elf
+from symmap.formats.macho import load_commands as _macho
+from symmap.model import Image, Region, Target
+from symmap.sources import OpenOptions
 
 __all__ = ["open_file", "host_arch"]
 

@@ -21,9 +21,10 @@ import os
 import struct
 from typing import Iterable
 
-from ..errors import BadTarget
-from ..formats.crash_report import CrashImage, CrashReport, VMRow, read_crash_report
-from ..model import (PROT_EXEC, PROT_READ, CacheMapping, Frame, Image, Region, Segment,
+from symmap.errors import BadTarget
+from symmap.formats.crash import read_crash_report
+from symmap.formats.crash.model import CrashImage, CrashReport, VMRow
+from symmap.model import (PROT_EXEC, PROT_READ, CacheMapping, Frame, Image, Region, Segment,
                      SharedCache, Target, Thread)
 
 __all__ = ["open_file", "target_from_report", "find_binaries_by_uuid"]
@@ -247,7 +248,7 @@ def _fault_info(t: Target, rep: CrashReport, fault_row: Region | None) -> None:
 def _attach_cache(t: Target, rep: CrashReport, cache_path: str) -> None:
     """Use a dyld cache file: its UUID must be the report's; its mappings
     and images (at the report's slide) replace the bare cache range."""
-    from ..formats.dyld_cache import open_cache
+    from symmap.formats.dyld_cache.reader import open_cache
     sc = t.shared_cache
     if sc is None:
         raise BadTarget(f"--cache {cache_path}: the report names no shared cache")
@@ -289,8 +290,8 @@ def _attach_cache(t: Target, rep: CrashReport, cache_path: str) -> None:
 def _read_header(path: str) -> list:
     """Parsed Mach-O headers of a thin or fat file (empty if not Mach-O).
     Reads only the headers (at most _MAX_HEADER bytes per slice)."""
-    from ..errors import SymmapError
-    from ..formats import macho as _m
+    from symmap.errors import SymmapError
+    from symmap.formats.macho import load_commands as _m
     try:
         with open(path, "rb") as f:
             head = f.read(4096)
@@ -314,8 +315,8 @@ def _read_header(path: str) -> list:
 
 
 def _thin(buf: bytes, path: str) -> list:
-    from ..errors import SymmapError
-    from ..formats import macho as _m
+    from symmap.errors import SymmapError
+    from symmap.formats.macho import load_commands as _m
     try:
         return [_m.parse_macho(buf, 0, path)]
     except SymmapError:
@@ -357,8 +358,8 @@ def _match(p: str, want: set[str], found: dict) -> None:
 def symbolicate(t: Target, search_paths: list[str]) -> None:
     """Give images found on disk their real segments (and file_path), then
     name every frame the report left without a symbol."""
-    from ..formats.macho import to_image
-    from ..symbolize.frames import name_frames
+    from symmap.formats.macho.load_commands import to_image
+    from symmap.symbolize.frames import name_frames
     need = [im.uuid for im in t.images if im.uuid and im.file_path is None and not im.in_shared_cache]
     found = find_binaries_by_uuid(need, search_paths) if search_paths else {}
     for i, im in enumerate(t.images):

@@ -6,8 +6,8 @@ then cuts the mappings per image segment (``annotate.shared_cache``).
 """
 from __future__ import annotations
 
-from ..formats.dyld_cache import open_cache, to_shared_cache
-from ..model import Region, Target
+from symmap.formats.dyld_cache.reader import open_cache, to_shared_cache
+from symmap.model import Region, Target
 
 __all__ = ["open_file"]
 

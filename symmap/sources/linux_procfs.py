@@ -2,7 +2,7 @@
 
 One pass over ``smaps`` gives every region and its Rss/dirty/swap; each
 distinct ELF file mapped gets an Image whose load bias comes from its
-lowest-offset mapping (see ``symmap.formats.elf.load_bias``).
+lowest-offset mapping (see ``symmap.formats.elf.elffile.load_bias``).
 
 Errors follow psutil's ``wrap_exceptions`` (psutil/_pslinux.py): EACCES/EPERM
 -> AccessDenied; a missing file is NoSuchProcess only once /proc/PID itself is
@@ -17,8 +17,8 @@ import os
 from bisect import bisect_right
 from datetime import datetime
 
-from ..errors import AccessDenied, NoSuchProcess, ProcessVanished
-from ..model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
+from symmap.errors import AccessDenied, NoSuchProcess, ProcessVanished
+from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
 
 __all__ = ["open_pid", "find_pids", "parse_maps", "ProcMemory"]
 
@@ -367,8 +367,8 @@ def _open_file_for(proc: _Proc, r: Region, dev: int, ino: int) -> str | None:
 
 def _images(proc: _Proc, regions: list[Region], ids: list[tuple[int, int]], page_size: int,
             exe: str | None, notes: list[str]) -> list[Image]:
-    from ..errors import CorruptInput
-    from ..formats import elf as elfmod
+    from symmap.errors import CorruptInput
+    from symmap.formats.elf import elffile as elfmod
 
     # The loader maps PT_LOADs MAP_PRIVATE and back to back; a shared or
     # lone mapping of the same file (a reader mmapping a library as data) must
@@ -474,8 +474,8 @@ def _vdso_image(regions: list[Region], memory: "ProcMemory") -> Image | None:
     kernel (no file on disk), so its program headers, sections and build-id
     are read from the process's memory.  Crash stacks often end in it
     (clock_gettime, gettimeofday, the signal trampoline)."""
-    from ..errors import CorruptInput
-    from ..formats import elf as elfmod
+    from symmap.errors import CorruptInput
+    from symmap.formats.elf import elffile as elfmod
     r = next((x for x in regions if x.kind == "vdso"), None)
     if r is None or r.size > VDSO_MAX:
         return None

@@ -5,7 +5,7 @@ the file (cores run to gigabytes; nothing here reads one whole).  Images
 come, in lldb's order of preference (ProcessMachCore.cpp
 ``LoadBinariesAndSetDYLD``), from the "all image infos" / "load binary"
 LC_NOTEs, else from dyld's ``dyld_all_image_infos`` read out of core memory
-with the same reader the macOS live source uses (symmap.darwin.dyld_images).
+with the same reader the macOS live source uses (symmap.darwin.dyld_image_list).
 Each image's header and segments are parsed from the bytes in the core.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ import mmap
 import os
 import struct
 
-from ..errors import BadTarget, CorruptInput, SymmapError
-from ..formats import macho_core as mc
-from ..formats.macho import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM, MachO, parse_macho,
+from symmap.errors import BadTarget, CorruptInput, SymmapError
+from symmap.formats.macho import core as mc
+from symmap.formats.macho.load_commands import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM, MachO, parse_macho,
                              to_image)
-from ..model import CacheMapping, Image, Region, SharedCache, Target, Thread
+from symmap.model import CacheMapping, Image, Region, SharedCache, Target, Thread
 
 __all__ = ["open_file", "MAX_HEADER", "find_dyld"]
 
@@ -79,7 +79,7 @@ def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
     t.info["addressing_bits"] = bits
     # PAC/tag bits sit above the addressable bits; without a note assume the
     # macOS user VA size (47 bits, darwin-facts 4.3), which no user pointer exceeds.
-    from ..darwin.dyld_images import pointer_mask
+    from symmap.darwin.dyld_image_list import pointer_mask
     mask = pointer_mask(bits, core.is64)
     # A core does not say which thread faulted (every LC_THREAD may carry an
     # exception state), so none is marked crashed.
@@ -223,7 +223,7 @@ def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, pat
 
 
 def _dyld_state(t: Target, mem: mc.CoreMemory, dyld_addr: int, mask: int, is64: bool):
-    from ..darwin.dyld_images import read_dyld_state
+    from symmap.darwin.dyld_image_list import read_dyld_state
     addr = _all_image_infos_addr(mem, dyld_addr)
     if addr is None:
         t.notes.append(f"core: dyld at {dyld_addr:#x} has no dyld_all_image_infos")
@@ -289,7 +289,7 @@ def _all_image_infos_addr(mem: mc.CoreMemory, dyld_addr: int) -> int | None:
     le = m.segment("__LINKEDIT")
     if le is None:
         return None
-    from ..formats.macho_symbols import image_symbols
+    from symmap.formats.macho.symbols import image_symbols
     buf = mem.read(le.vmaddr + slide, min(le.vmsize, MAX_LINKEDIT))
     syms = image_symbols(buf, m, -le.fileoff)
     for addr, name, *_ in syms.exports:
@@ -315,7 +315,7 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCac
     cache_file = getattr(opts, "cache", None) if opts is not None else None
     if base is None and not cache_file:
         return None
-    from ..formats.dyld_cache import DyldCache, open_cache
+    from symmap.formats.dyld_cache.reader import DyldCache, open_cache
     reader = None
     if base is not None and len(mem.read(base, 0x200)) == 0x200:
         try:

@@ -12,8 +12,8 @@ import errno
 import os
 import time
 
-from ..errors import AccessDenied, BadTarget, NoSuchProcess, ProcessVanished, SymmapError
-from ..model import SharedCache, Target
+from symmap.errors import AccessDenied, BadTarget, NoSuchProcess, ProcessVanished, SymmapError
+from symmap.model import SharedCache, Target
 
 __all__ = ["open_pid", "find_pids"]
 
@@ -31,7 +31,7 @@ def _kernel(opts):
     import sys
     if sys.platform != "darwin":
         raise BadTarget(f"live macOS processes can only be read on macOS (this is {sys.platform})")
-    from ..darwin.kernel import LibSystemKernel
+    from symmap.darwin.kernel import LibSystemKernel
     return LibSystemKernel()
 
 
@@ -66,7 +66,7 @@ def open_pid(pid: int, opts=None) -> Target:
 
 
 def _open(pid: int, kernel, started: list) -> Target:
-    from ..darwin.consts import SZOMB, PortRefused
+    from symmap.darwin.consts import SZOMB, PortRefused
     if not kernel.pid_exists(pid):
         raise NoSuchProcess(pid)
     bsd = kernel.bsd_info(pid)
@@ -127,8 +127,8 @@ def _why_refused(kernel, pid: int, bsd) -> str:
 
 
 def _fallback(t: Target, kernel, pid: int, page: int, refused: str) -> Target:
-    from ..darwin.consts import PROC_FLAG_ROSETTA
-    from ..darwin.region_walk import walk_regions_procinfo
+    from symmap.darwin.consts import PROC_FLAG_ROSETTA
+    from symmap.darwin.region_walk import walk_regions_procinfo
     bsd = kernel.bsd_info(pid)
     why = _why_refused(kernel, pid, bsd)
     if bsd is not None and bsd.flags & PROC_FLAG_ROSETTA:
@@ -151,11 +151,11 @@ def _fallback(t: Target, kernel, pid: int, page: int, refused: str) -> Target:
 
 
 def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
-    from ..darwin.consts import HOLE_CODES, KernReturnError
-    from ..darwin.dyld_images import pointer_mask, read_dyld_state
-    from ..darwin.images import code_type, image_from_memory, read_macho, scan_for_images
-    from ..darwin.memory import TaskMemory
-    from ..darwin.region_walk import walk_regions
+    from symmap.darwin.consts import HOLE_CODES, KernReturnError
+    from symmap.darwin.dyld_image_list import pointer_mask, read_dyld_state
+    from symmap.darwin.image_headers import code_type, image_from_memory, read_macho, scan_for_images
+    from symmap.darwin.memory import TaskMemory
+    from symmap.darwin.region_walk import walk_regions
 
     def on_error(e: KernReturnError) -> None:
         # A non-hole error on a read: the task died, or something we cannot read.  Raise
@@ -291,8 +291,8 @@ def _name_thread_stacks(t: Target, kernel, task, pid: int, mask: int) -> None:
     On arm64e the kernel may PAC-sign sp (xnu osfmk/arm64/status.c
     machine_thread_state_convert_to_user signs sp/fp/pc/lr for arm64e callers), so it is
     masked like dyld's pointers."""
-    from ..darwin.consts import KernReturnError
-    from ..darwin.thread_stacks import label_thread_stacks
+    from symmap.darwin.consts import KernReturnError
+    from symmap.darwin.thread_stacks import label_thread_stacks
     query = getattr(task, "thread_stack_pointers", None)
     if query is None:
         return

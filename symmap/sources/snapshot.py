@@ -17,8 +17,8 @@ import json
 import math
 from typing import Any
 
-from ..errors import BadTarget, CorruptInput
-from ..model import (CacheMapping, Frame, Image, Region, Section, Segment, SharedCache, Target,
+from symmap.errors import BadTarget, CorruptInput
+from symmap.model import (CacheMapping, Frame, Image, Region, Section, Segment, SharedCache, Target,
                      Thread, parse_prot, TARGET_KINDS)
 
 __all__ = ["open_file", "load", "from_dict", "SCHEMA"]

@@ -8,9 +8,9 @@ VSIZE) are unknown (None).
 """
 from __future__ import annotations
 
-from ..errors import CorruptInput
-from ..formats.vmmap_text import parse_size, parse_vmmap_text
-from ..model import Image, Region, Segment, Target, parse_prot
+from symmap.errors import CorruptInput
+from symmap.formats.vmmap.report import parse_size, parse_vmmap_text
+from symmap.model import Image, Region, Segment, Target, parse_prot
 
 __all__ = ["open_file", "target_from_report"]
 
@@ -29,7 +29,7 @@ def open_file(path: str, opts) -> Target:
 
 
 def _tag_of_type() -> dict[str, int]:
-    from ..darwin.vm_tags import VM_TAG_NAMES
+    from symmap.darwin.vm_tags import VM_TAG_NAMES
     out: dict[str, int] = {}
     for tag, name in VM_TAG_NAMES.items():
         out.setdefault(name, tag)

@@ -6,7 +6,7 @@ disk, the shared cache or target memory (``_sources.py``).
 """
 from __future__ import annotations
 
-from .frames import name_frames
-from .symbolizer import Lookup, Symbolizer
+from symmap.symbolize.frames import name_frames
+from symmap.symbolize.symbolizer import Lookup, Symbolizer
 
 __all__ = ["Lookup", "Symbolizer", "name_frames"]

@@ -1,7 +1,7 @@
 """Name thread frames (crash-report frames, core thread pcs) with the symbolizer."""
 from __future__ import annotations
 
-from ..model import Frame, Target
+from symmap.model import Frame, Target
 
 __all__ = ["name_frames"]
 
@@ -10,7 +10,7 @@ def name_frames(t: Target, search_paths: list[str] | tuple[str, ...] = ()) -> in
     """Give every frame without a symbol the symbol, offset and image the
     symbolizer finds; a thread with a pc but no frames gets its pc as frame 0.
     Returns how many frames were named."""
-    from .symbolizer import Symbolizer
+    from symmap.symbolize.symbolizer import Symbolizer
     if not t.threads:
         return 0
     for th in t.threads:

@@ -25,10 +25,10 @@ from itertools import chain, repeat
 from operator import sub
 from typing import Any, Iterable, NamedTuple
 
-from ..model import Image, Region, Segment, Target
-from ._demangle import display_name, display_names
-from ._index import SymbolIndex
-from ._sources import load_index
+from symmap.model import Image, Region, Segment, Target
+from symmap.symbolize.demangle import display_name, display_names
+from symmap.symbolize.symbol_index import SymbolIndex
+from symmap.symbolize.index_loaders import load_index
 
 __all__ = ["Lookup", "Symbolizer", "Chunk"]
 

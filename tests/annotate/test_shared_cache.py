@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from symmap.annotate.shared_cache import LINKEDIT_DETAIL, split_shared_region
-from symmap.formats.dyld_cache import open_cache, to_shared_cache
+from symmap.formats.dyld_cache.reader import open_cache, to_shared_cache
 from symmap.model import Region, SharedCache, Target
 from tests.formats.dyld_cache_support import MAIN, build, builder
 
@@ -164,7 +164,7 @@ def test_no_cache_no_change(cache):
 
 
 def test_via_lead_annotate(cache):
-    annotate = pytest.importorskip("symmap.annotate").annotate
+    from symmap.annotate import annotate
     t = _target(cache, dirty={"__DATA": 0x4000})
     annotate(t)
     assert [r.detail for r in t.regions if r.type == "__TEXT"] == ["/usr/lib/liba.dylib"]

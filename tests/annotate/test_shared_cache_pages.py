@@ -18,7 +18,7 @@ from tests.annotate.test_shared_cache_sim import PID, SLIDE, _sim
 from tests.conftest import shared_fixture
 from tests.formats.dyld_cache_support import build
 
-macos_live = pytest.importorskip("symmap.sources.macos_live")
+from symmap.sources import macos_live
 
 P = 4096                                  # sim page size: 4 pages per 16 KiB cache mapping
 DATA_PAGES = [PRESENT | REF | DIRTY, PRESENT | REF, OUT, 0]   # dirty, clean, compressed, absent

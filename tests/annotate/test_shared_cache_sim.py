@@ -8,8 +8,8 @@ import pytest
 from symmap.annotate.shared_cache import LINKEDIT_DETAIL
 from tests.formats.dyld_cache_support import build, builder
 
-simtask = pytest.importorskip("tests.support.simtask")
-macos_live = pytest.importorskip("symmap.sources.macos_live")
+from tests.support import simtask
+from symmap.sources import macos_live
 
 SLIDE = 0x5A8C000
 PID = 4343

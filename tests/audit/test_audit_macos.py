@@ -12,8 +12,8 @@ from symmap.model import Image, Region, Segment, SharedCache, CacheMapping, Targ
 from tests.conftest import OWN_FIXTURES
 from tests.formats.dyld_cache_support import build
 
-simtask = pytest.importorskip("tests.support.simtask")
-macos_live = pytest.importorskip("symmap.sources.macos_live")
+from tests.support import simtask
+from symmap.sources import macos_live
 
 PID = 4545
 SLIDE = 0x4000000

@@ -1,13 +1,13 @@
-"""dyld_all_image_infos reader (symmap.darwin.dyld_images) over SimulatedTask memory."""
+"""dyld_all_image_infos reader (symmap.darwin.dyld_image_list) over SimulatedTask memory."""
 from __future__ import annotations
 
 import struct
 
-from symmap.darwin.dyld_images import pointer_mask, read_dyld_state
+from symmap.darwin.dyld_image_list import pointer_mask, read_dyld_state
 from symmap.darwin.memory import TaskMemory
 from tests.support.simtask import SimulatedTask
 
-from .conftest import CACHE_BASE, CACHE_UUID, DYLD, EXE, LIB, LIB2, build_sim
+from tests.darwin.conftest import CACHE_BASE, CACHE_UUID, DYLD, EXE, LIB, LIB2, build_sim
 
 MASK47 = pointer_mask(47)
 NOSLEEP = dict(sleep=lambda s: None)
@@ -149,7 +149,7 @@ def test_path_at_end_of_mapping_is_read_page_truncated():
     # Put a path in the last bytes of a mapping followed by a hole.
     sim.map(0x300000000, 0x1000, 3, 3)
     sim.write(0x300000ff0, b"/tail/path.dylib")
-    from symmap.darwin.dyld_images import read_cstring
+    from symmap.darwin.dyld_image_list import read_cstring
     mem = TaskMemory(sim, 4096)
     assert read_cstring(lambda a, n: sim.read(a, n), 0x300000ff0) == "/tail/path.dylib"
     assert read_cstring(mem.read, 0x300000ff0) == "/tail/path.dylib"

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from symmap.darwin import _mach as m
-from symmap.darwin.dyld_images import FIELDS, SIZEOF
+from symmap.darwin.dyld_image_list import FIELDS, SIZEOF
 
 
 @pytest.mark.parametrize("st,size", [

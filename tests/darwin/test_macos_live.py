@@ -13,7 +13,7 @@ from symmap.sources.macos_live import find_pids, open_pid
 from tests.conftest import shared_fixture
 from tests.support.simtask import SimulatedTask
 
-from .conftest import CACHE_BASE, CACHE_UUID, DYLD, EXE, HEAP, LIB, LIB2, build_sim, macho
+from tests.darwin.conftest import CACHE_BASE, CACHE_UUID, DYLD, EXE, HEAP, LIB, LIB2, build_sim, macho
 
 
 def _open(sim):
@@ -210,7 +210,7 @@ def test_find_pids_by_name_and_path():
 
 
 def test_cli_exit_code_4_when_the_task_dies(monkeypatch):
-    click_testing = pytest.importorskip("click.testing")
+    import click.testing as click_testing
     import symmap.sources as sources
     from symmap.sources import macos_live
     sim = build_sim()
@@ -224,7 +224,7 @@ def test_cli_exit_code_4_when_the_task_dies(monkeypatch):
 
 
 def test_cli_maps_simulated_process(monkeypatch):
-    click_testing = pytest.importorskip("click.testing")
+    import click.testing as click_testing
     import symmap.sources as sources
     from symmap.sources import macos_live
     sim = build_sim()

@@ -55,7 +55,7 @@ def test_only_mach_module_names_libsystem_or_cdll():
 
 def test_importing_macos_live_and_cli_stays_off_ctypes():
     code = ("import sys, symmap.sources.macos_live, symmap.darwin.region_walk, "
-            "symmap.darwin.dyld_images, symmap.darwin.vm_tags, symmap.darwin.kernel; "
+            "symmap.darwin.dyld_image_list, symmap.darwin.vm_tags, symmap.darwin.kernel; "
             "print('ctypes' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -11,7 +11,7 @@ from symmap.darwin.kernel import ProcRegion, RegionInfo
 from symmap.darwin.region_walk import MAX_DEPTH, walk_regions, walk_regions_procinfo
 from tests.support.simtask import SimulatedTask
 
-from .conftest import CACHE_BASE, LIB, build_sim
+from tests.darwin.conftest import CACHE_BASE, LIB, build_sim
 
 
 def test_submap_is_descended_and_footprint_region_dropped():

@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symmap.errors import CorruptInput
-from symmap.formats.crash_report import (
-    CrashReport, norm_uuid, parse_crash_report, parse_vm_region_info, read_crash_report,
-)
+from symmap.formats.crash import parse_crash_report, read_crash_report
+from symmap.formats.crash.model import CrashReport, norm_uuid, parse_vm_region_info
 from tests.conftest import shared_fixture
 
 PY_IPS = "crash/pycrashreport-monterey-x86_64.ips"
@@ -412,7 +411,7 @@ def test_text_thread_headers():
 
 from pathlib import Path
 
-from symmap.formats.crash_text import _IMAGE, _frame, _image
+from symmap.formats.crash.text import _IMAGE, _frame, _image
 
 OWN = Path(__file__).resolve().parents[2] / "fixtures" / "crash"
 

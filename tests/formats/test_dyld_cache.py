@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from symmap.errors import CorruptInput
-from symmap.formats.dyld_cache import DyldCache, mapping_name, open_cache, parse_dynamic_data
+from symmap.formats.dyld_cache.reader import DyldCache, mapping_name, open_cache, parse_dynamic_data
 from tests.conftest import shared_fixture
 
 OLD = "dyld-cache/dyld_shared_cache_arm64-macOS"

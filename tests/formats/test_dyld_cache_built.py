@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from symmap.errors import CorruptInput
-from symmap.formats.dyld_cache import DyldCache, open_cache
-from symmap.formats.macho import parse_macho
+from symmap.formats.dyld_cache.reader import DyldCache, open_cache
+from symmap.formats.macho.load_commands import parse_macho
 from tests.conftest import need_tool
 from tests.formats.dyld_cache_support import DYLIBS, HERE, MAIN, build, builder, copy_committed
 
@@ -111,7 +111,7 @@ def test_symbols_agree_with_llvm_nm(cache):
 
 
 def test_exports_trie_rebuilt_for_moved_data(cache):
-    from symmap.formats.macho_symbols import image_symbols
+    from symmap.formats.macho.symbols import image_symbols
 
     m = cache.image_macho(0)
     le = m.segment("__LINKEDIT")

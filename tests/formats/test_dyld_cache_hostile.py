@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symmap.errors import SymmapError
-from symmap.formats.dyld_cache import DyldCache, open_cache
+from symmap.formats.dyld_cache.reader import DyldCache, open_cache
 from tests.conftest import SHARED_FIXTURES
 from tests.formats.dyld_cache_support import MAIN
 

@@ -1,4 +1,4 @@
-"""symmap.formats.elf against real files (/bin/ls, libc, small libraries
+"""symmap.formats.elf.elffile against real files (/bin/ls, libc, small libraries
 built at test time for 32/64-bit, little/big-endian targets) with
 llvm-readelf / llvm-nm as oracles, and against truncated/mutated copies
 (hypothesis): only CorruptInput may escape."""
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from symmap.errors import CorruptInput
-from symmap.formats import elf as E
+from symmap.formats.elf import elffile as E
 from tests.conftest import need_tool
 
 LS = "/bin/ls"

@@ -1,4 +1,4 @@
-"""symmap.formats.macho_core: load commands, thread states, notes, memory, hostile input.
+"""symmap.formats.macho.core: load commands, thread states, notes, memory, hostile input.
 
 Cores are written by fixtures/core/build_core.py (independent of symmap) from
 real clang/lld images; its manifest is the expected answer.
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symmap.errors import CorruptInput, SymmapError
-from symmap.formats import macho_core as mc
+from symmap.formats.macho import core as mc
 from tests.conftest import OWN_FIXTURES, shared_fixture
 
 _spec = importlib.util.spec_from_file_location("build_core", OWN_FIXTURES / "core" / "build_core.py")

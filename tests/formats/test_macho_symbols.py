@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from symmap.formats.macho import iter_slices, parse_macho
-from symmap.formats.macho_symbols import (defined_symbols, function_starts, image_symbols,
+from symmap.formats.macho.load_commands import iter_slices, parse_macho
+from symmap.formats.macho.symbols import (defined_symbols, function_starts, image_symbols,
                                           iter_exports)
 from tests.conftest import OWN_FIXTURES, SHARED_FIXTURES, need_tool
 

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from symmap.errors import BadTarget, CorruptInput
-from symmap.formats.crash_report import read_crash_report
-from symmap.formats.macho import parse_macho
+from symmap.formats.crash import read_crash_report
+from symmap.formats.macho.load_commands import parse_macho
 from symmap.model import PROT_EXEC, PROT_READ
 from symmap.sources import OpenOptions, open_target
 from symmap.sources.crash_report import find_binaries_by_uuid, open_file

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from symmap.errors import CorruptInput
-from symmap.formats.dyld_cache import DyldCache, open_cache
+from symmap.formats.dyld_cache.reader import DyldCache, open_cache
 from symmap.sources import OpenOptions, open_file, sniff_file
 from symmap.sources.cache_locate import candidate_files, find_cache_for, locate_cache_file
 from tests.conftest import shared_fixture
@@ -38,7 +38,7 @@ def test_cache_file_target_at_slide():
 
 
 def test_cache_target_annotated_per_image():
-    annotate = pytest.importorskip("symmap.annotate").annotate
+    from symmap.annotate import annotate
     with open_file(str(MAIN), OpenOptions(slide=SLIDE)) as t:
         annotate(t)
         named = [(r.type, r.detail) for r in t.regions if r.image]
@@ -54,7 +54,7 @@ def test_cache_target_annotated_per_image():
 
 
 def test_json_has_shared_cache_fields():
-    to_dict = pytest.importorskip("symmap.render.json").to_dict
+    from symmap.render.json import to_dict
     with open_file(str(MAIN), OpenOptions(slide=SLIDE)) as t:
         d = to_dict(t)
     sc = d["shared_cache"]

@@ -300,7 +300,7 @@ def test_access_denied_other_user():
     code = (
         "import os, sys\n"
         "from symmap.sources import OpenOptions, linux_procfs\n"
-        "import symmap.formats.elf\n"
+        "import symmap.formats.elf.elffile\n"
         "from symmap.errors import SymmapError\n"
         f"{drop}\n"
         "try:\n"

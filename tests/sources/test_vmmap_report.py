@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from symmap.cli import cli
 from symmap.errors import CorruptInput, SymmapError
-from symmap.formats.vmmap_text import ROW_RE, parse_size, parse_vmmap_text
+from symmap.formats.vmmap.report import ROW_RE, parse_size, parse_vmmap_text
 from symmap.render.text import format_region_row, render_report
 from symmap.sources import OpenOptions, open_target, sniff_file
 from tests.conftest import shared_fixture

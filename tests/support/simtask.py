@@ -85,7 +85,7 @@ from symmap.darwin.consts import (FOOTPRINT_TAG, KERN_FAILURE, KERN_INVALID_ADDR
                                   VM_PAGE_QUERY_PAGE_PAGED_OUT, VM_PAGE_QUERY_PAGE_PRESENT,
                                   VM_PAGE_QUERY_PAGE_REF, KernReturnError, PortRefused)
 from symmap.darwin.kernel import BsdInfo, ProcRegion, RegionInfo, VmInfo, vm_info_from_raw
-from symmap.formats.macho import parse_macho
+from symmap.formats.macho.load_commands import parse_macho
 
 __all__ = ["SimulatedTask", "SimRegion"]
 

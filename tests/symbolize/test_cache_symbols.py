@@ -9,7 +9,7 @@ from symmap.model import SharedCache, Target
 from symmap.symbolize import Symbolizer
 from tests.conftest import shared_fixture
 
-dyld_cache = pytest.importorskip("symmap.formats.dyld_cache")
+from symmap.formats.dyld_cache import reader as dyld_cache
 
 SLIDE = 0x4_0000
 

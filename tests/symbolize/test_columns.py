@@ -8,12 +8,12 @@ import struct
 
 import pytest
 
-from symmap.formats.elf import SHN_LORESERVE, STT_NOTYPE, iter_symbols, parse_elf
-from symmap.formats.macho import iter_slices, parse_macho
-from symmap.formats.macho_symbols import defined_symbols, nlist_columns
+from symmap.formats.elf.elffile import SHN_LORESERVE, STT_NOTYPE, iter_symbols, parse_elf
+from symmap.formats.macho.load_commands import iter_slices, parse_macho
+from symmap.formats.macho.symbols import defined_symbols, nlist_columns
 from symmap.model import Image
-from symmap.symbolize._elf import _WANTED_TYPES, elf_index
-from symmap.symbolize._membuf import MemoryBuffer
+from symmap.symbolize.elf_symbols import _WANTED_TYPES, elf_index
+from symmap.symbolize.memory_buffer import MemoryBuffer
 from tests.conftest import OWN_FIXTURES
 
 OWN = OWN_FIXTURES / "symbols"
@@ -108,7 +108,7 @@ def test_elf_index_names_equal_generic_iterator():
 def test_elf_big_endian_and_32bit_layouts_use_the_struct_path():
     """A foreign-byte-order and a 32-bit symbol table read the same
     columns as the native cast path."""
-    from symmap.symbolize._elf import _columns
+    from symmap.symbolize.elf_symbols import _columns
     rng = random.Random(3)
     rows = [(rng.randrange(1, 50), rng.randrange(256), rng.choice([0, 1, 0xFFF1]),
              rng.randrange(1 << 40), rng.randrange(100)) for _ in range(200)]

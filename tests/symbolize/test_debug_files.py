@@ -8,8 +8,9 @@ import subprocess
 from symmap.model import Target
 from symmap.sources import OpenOptions
 from symmap.sources.binary import open_file
-from symmap.symbolize import Symbolizer, _elf
-from symmap.symbolize._demangle import display_name, display_names
+from symmap.symbolize import Symbolizer
+from symmap.symbolize import elf_symbols as _elf
+from symmap.symbolize.demangle import display_name, display_names
 from tests.conftest import need_tool
 
 SRC = """
@@ -62,7 +63,7 @@ def test_debuglink_beside_the_file(tmp_path):
 
 def test_build_id_directory(tmp_path, monkeypatch):
     exe, dbg, addr = _build(tmp_path)
-    from symmap.formats.elf import parse_elf
+    from symmap.formats.elf.elffile import parse_elf
     bid = parse_elf(exe.read_bytes()).build_id
     root = tmp_path / "debugroot"
     d = root / ".build-id" / bid[:2]
@@ -78,7 +79,7 @@ def test_a_debug_file_of_another_build_is_refused(tmp_path, monkeypatch):
     other = tmp_path / "other"
     other.mkdir()
     _exe2, dbg2, _ = _build(other, "prog", extra="int extra_symbol_changes_the_build_id;\n")
-    from symmap.formats.elf import parse_elf
+    from symmap.formats.elf.elffile import parse_elf
     bid = parse_elf(exe.read_bytes()).build_id
     d = tmp_path / "root" / ".build-id" / bid[:2]
     d.mkdir(parents=True)

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from symmap.symbolize import _demangle
-from symmap.symbolize._demangle import demangle_many, display_names
+from symmap.symbolize import demangle as _demangle
+from symmap.symbolize.demangle import demangle_many, display_names
 from tests.conftest import OWN_FIXTURES, need_tool
 
 OWN = OWN_FIXTURES / "symbols"

@@ -7,8 +7,8 @@ import struct
 
 from symmap.sources import OpenOptions, open_target
 from symmap.symbolize import Symbolizer
-from symmap.symbolize._index import build_index
-from symmap.symbolize._membuf import MemoryBuffer
+from symmap.symbolize.symbol_index import build_index
+from symmap.symbolize.memory_buffer import MemoryBuffer
 from tests.conftest import OWN_FIXTURES
 
 OWN = OWN_FIXTURES / "symbols"

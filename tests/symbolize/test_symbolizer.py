@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from symmap.formats.macho import iter_slices
+from symmap.formats.macho.load_commands import iter_slices
 from symmap.model import Target
 from symmap.sources import OpenOptions, open_target
 from symmap.symbolize import Symbolizer
@@ -235,7 +235,7 @@ def test_lief_not_imported_without_mangled_names():
 
 
 def test_mangled_names_try_lief_lazily():
-    from symmap.symbolize._demangle import demangle, display_name, looks_mangled
+    from symmap.symbolize.demangle import demangle, display_name, looks_mangled
     assert looks_mangled("_ZN3foo3barEv") and not looks_mangled("main")
     d = display_name("__ZN9symmap_ns11make_widgetEi", macho=True)
     # The open-source lief wheel cannot demangle (extended-only); then the

@@ -21,8 +21,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..errors import CorruptInput
-from ._binio import bounded_count, cstring_at
+from symmap.errors import CorruptInput
+from symmap.formats._binio import bounded_count, cstring_at
 
 __all__ = [
     "DyldCache", "CacheFileMapping", "CacheImage", "SubCache", "DynamicData",
@@ -689,7 +689,7 @@ class DyldCache:
         return m
 
     def _parse_image(self, img: CacheImage):
-        from .macho import parse_macho
+        from symmap.formats.macho.load_commands import parse_macho
 
         loc = self.locate(img.address, 32)
         if loc is None:
@@ -707,7 +707,7 @@ class DyldCache:
 
     def model_images(self, slide: int = 0) -> list:
         """Every cached image as a ``model.Image`` at ``slide``."""
-        from .macho import to_image
+        from symmap.formats.macho.load_commands import to_image
 
         out = []
         for img in self.images:
@@ -721,18 +721,18 @@ class DyldCache:
     # -- symbols (dyld_cache_symbols.py) --
     def local_symbols(self, image: int | CacheImage) -> list[tuple[int, str]]:
         """Local (non-exported) symbols of one image as (unslid address, name)."""
-        from .dyld_cache_symbols import local_symbols
+        from symmap.formats.dyld_cache.local_symbols import local_symbols
         return local_symbols(self, self._image(image))
 
     def iter_all_local_symbols(self) -> Iterator[tuple[int, int, str]]:
         """(dylib VM offset or file offset key, unslid address, name) of every local symbol."""
-        from .dyld_cache_symbols import iter_all_local_symbols
+        from symmap.formats.dyld_cache.local_symbols import iter_all_local_symbols
         return iter_all_local_symbols(self)
 
     def symbols_for(self, image: int | CacheImage, locals: bool = True) -> list[tuple[int, str]]:
         """(unslid address, name) from the image's nlist and exports trie in
         the shared linkedit, plus its local symbols, sorted by address."""
-        from .dyld_cache_symbols import symbols_for
+        from symmap.formats.dyld_cache.local_symbols import symbols_for
         return symbols_for(self, self._image(image), locals)
 
     def symbols_path(self) -> str | None:
@@ -794,7 +794,7 @@ def open_cache(path: str) -> DyldCache:
 def to_shared_cache(cache: DyldCache, slide: int | None = None, path: str | None = None):
     """A ``model.SharedCache`` for ``cache`` mapped at ``slide`` (default: the
     memory cache's own slide, else 0), with mappings at runtime addresses."""
-    from ..model import CacheMapping, SharedCache
+    from symmap.model import CacheMapping, SharedCache
 
     s = cache.slide if slide is None else slide
     s = s or 0

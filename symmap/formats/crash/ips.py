@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import CorruptInput
-from .crash_report import (
+from symmap.errors import CorruptInput
+from symmap.formats.crash.model import (
     ADDR_LIMIT, WHAT, CrashFrame, CrashImage, CrashReport, CrashThread,
     arch_from_code_type, fault_from_text, norm_uuid, parse_vm_region_info,
 )

@@ -1,4 +1,4 @@
-"""Review findings: target-supplied strings that reached the text report raw,
+"""Target-supplied strings that reached the text report raw,
 size formatting at unit boundaries, JSON that strict parsers reject."""
 from __future__ import annotations
 

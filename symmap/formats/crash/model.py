@@ -1,6 +1,6 @@
 """macOS crash reports: the parsed record shared by the .ips (JSON) and the
-text parsers, the VM Region Info table parser both formats carry, and the
-entry point ``parse_crash_report`` that picks a parser by content.
+text parsers, and the VM Region Info table parser both formats carry
+(``symmap.formats.crash.parse_crash_report`` picks a parser by content).
 
 Formats (reference: shared/reference/vmmap-format.md §9 and "Crash reports
 (.ips)"; Apple, "Interpreting the JSON format of a crash report"):
@@ -23,11 +23,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AccessDenied, BadTarget, CorruptInput
-
 __all__ = [
     "WHAT", "MAX_REPORT_BYTES", "CrashImage", "VMRow", "VMRegionInfo", "CrashFrame",
-    "CrashThread", "CrashReport", "parse_crash_report", "read_crash_report",
+    "CrashThread", "CrashReport",
     "parse_vm_region_info", "norm_uuid", "arch_from_code_type", "fault_from_text",
 ]
 
@@ -293,53 +291,3 @@ def parse_vm_region_info(text: str, address: int | None = None) -> VMRegionInfo:
             # A lone marker: the address lies between the rows around it.
             info.marker_after = len(info.rows) - 1
     return info
-
-
-# --- entry points -------------------------------------------------------
-
-def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        return data
-    return data.decode("utf-8", "replace")
-
-
-def parse_crash_report(data: bytes | str, path: str | None = None) -> CrashReport:
-    """Parse an .ips or text crash report held in memory.
-
-    Raises CorruptInput("crash report", …) when the data is neither.  A
-    report missing pieces comes back with ``partial`` set and ``notes``.
-    """
-    if len(data) > MAX_REPORT_BYTES:
-        raise CorruptInput(WHAT, f"{len(data)} bytes is larger than any crash report "
-                           f"({MAX_REPORT_BYTES} bytes at most)", path)
-    text = _decode(data).lstrip("\ufeff")
-    head = text.lstrip()[:1]
-    if head == "{":
-        from .crash_ips import ips_text_body, parse_ips
-        split = ips_text_body(text)
-        if split is None:
-            return parse_ips(text, path)
-        # bug_type 109 (iOS <= 14, macOS 11): the .ips metadata line is
-        # followed by a TEXT report, not a JSON body (pycrashreport's
-        # tests/user_mode_crash_report_ios14_*.ips; blacktop/ipsw
-        # pkg/crashlog: "older text-based crash logs (BugType 109)").
-        from .crash_ips import header_facts
-        from .crash_text import parse_text
-        meta, body = split
-        rep = parse_text(body, path)
-        header_facts(rep, meta, fill_only=True)
-        return rep
-    from .crash_text import parse_text
-    return parse_text(text, path)
-
-
-def read_crash_report(path: str) -> CrashReport:
-    """Read and parse the report at ``path`` (size-bounded)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_REPORT_BYTES + 1)
-    except PermissionError as e:
-        raise AccessDenied(None, f"{path}: {e.strerror}") from None
-    except OSError as e:
-        raise BadTarget(f"{path}: {e.strerror}") from None
-    return parse_crash_report(data, path)

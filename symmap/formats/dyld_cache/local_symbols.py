@@ -14,13 +14,13 @@ import os
 import struct
 from typing import TYPE_CHECKING, Iterator
 
-from ..errors import CorruptInput
-from ._binio import bounded_count
-from .macho_symbols import (EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE, EXPORT_SYMBOL_FLAGS_KIND_MASK,
+from symmap.errors import CorruptInput
+from symmap.formats._binio import bounded_count
+from symmap.formats.macho.symbols import (EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE, EXPORT_SYMBOL_FLAGS_KIND_MASK,
                             N_SECT, N_STAB, N_TYPE, image_symbols, iter_exports)
 
 if TYPE_CHECKING:
-    from .dyld_cache import CacheImage, DyldCache, _CacheFile
+    from symmap.formats.dyld_cache.reader import CacheImage, DyldCache, _CacheFile
 
 __all__ = ["LocalSymbols", "local_symbols", "iter_all_local_symbols", "symbols_for"]
 
@@ -100,7 +100,7 @@ class LocalSymbols:
 def _symbols_file(cache: "DyldCache") -> "_CacheFile | None":
     """The file holding local symbols, opened once; None (with a note) if
     absent or its UUID differs from the one the main header names."""
-    from .dyld_cache import _CacheFile, _FileSource
+    from symmap.formats.dyld_cache.reader import _CacheFile, _FileSource
 
     if cache._symbols_file is not False:
         return cache._symbols_file  # type: ignore[return-value]
@@ -175,7 +175,7 @@ def iter_all_local_symbols(cache: "DyldCache") -> Iterator[tuple[int, int, str]]
 def symbols_for(cache: "DyldCache", img: "CacheImage", with_locals: bool = True) -> list[tuple[int, str]]:
     """(unslid address, name) of an image: exports trie + nlist from the
     shared linkedit + (optionally) local symbols; sorted, de-duplicated."""
-    from .dyld_cache import _FileSource
+    from symmap.formats.dyld_cache.reader import _FileSource
 
     m = cache.image_macho(img)
     out: set[tuple[int, str]] = set()

@@ -1,6 +1,6 @@
 """A read-only buffer over target memory, fetched lazily in chunks.
 
-The symbol readers in symmap.formats.macho_symbols need slicing and
+The symbol readers in symmap.formats.macho.symbols need slicing and
 ``find`` over a linkedit range.  A shared-cache dylib's __LINKEDIT covers
 the whole cache's linkedit (hundreds of MB: every dylib's strings), so it
 is never read whole: only the chunks a lookup touches (lldb does the same,
@@ -8,7 +8,7 @@ ObjectFileMachO "load strings individually from memory").
 """
 from __future__ import annotations
 
-from ..model import MemoryReader
+from symmap.model import MemoryReader
 
 __all__ = ["MemoryBuffer"]
 

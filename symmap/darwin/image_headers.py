@@ -2,19 +2,19 @@
 
 Per image: one read of the first page (header + usually all load commands, as
 libdyld maps 4096 bytes), a second read only when sizeofcmds is larger, then the
-struct-based ``symmap.formats.macho.parse_macho``.  No lief, no macholib.
+struct-based ``symmap.formats.macho.load_commands.parse_macho``.  No lief, no macholib.
 """
 from __future__ import annotations
 
 import struct
 from typing import Callable, Iterable
 
-from ..errors import CorruptInput
-from ..model import Image, Region
-from ..formats.macho import (CPU_SUBTYPE_ARM64E, CPU_SUBTYPE_MASK, CPU_TYPE_ARM64,
+from symmap.errors import CorruptInput
+from symmap.model import Image, Region
+from symmap.formats.macho.load_commands import (CPU_SUBTYPE_ARM64E, CPU_SUBTYPE_MASK, CPU_TYPE_ARM64,
                              CPU_TYPE_X86, CPU_TYPE_X86_64, MH_DYLINKER, MH_EXECUTE, MH_MAGIC,
                              MH_MAGIC_64, MachO, parse_macho, to_image)
-from .consts import MH_DYLIB_IN_CACHE
+from symmap.darwin.consts import MH_DYLIB_IN_CACHE
 
 __all__ = ["read_macho", "image_from_memory", "scan_for_images", "code_type",
            "MAX_SIZEOFCMDS"]

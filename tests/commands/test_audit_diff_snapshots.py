@@ -1,4 +1,4 @@
-"""Review findings for `symmap audit` / `symmap diff` on hand-built snapshots."""
+"""`symmap audit` / `symmap diff` on hand-built snapshots."""
 from __future__ import annotations
 
 import json

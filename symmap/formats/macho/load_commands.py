@@ -15,9 +15,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
-from ..errors import CorruptInput
-from ..model import Image, Section, Segment
-from ._binio import Buffer, cstring_at, unpack_at
+from symmap.errors import CorruptInput
+from symmap.model import Image, Section, Segment
+from symmap.formats._binio import Buffer, cstring_at, unpack_at
 
 MH_MAGIC = 0xFEEDFACE
 MH_MAGIC_64 = 0xFEEDFACF

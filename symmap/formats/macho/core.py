@@ -22,9 +22,9 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from ..errors import CorruptInput
-from ._binio import Buffer, bounded_count, cstring_at
-from .macho import (CPU_TYPE_ARM64, CPU_TYPE_ARM64_32, CPU_TYPE_X86, CPU_TYPE_X86_64,
+from symmap.errors import CorruptInput
+from symmap.formats._binio import Buffer, bounded_count, cstring_at
+from symmap.formats.macho.load_commands import (CPU_TYPE_ARM64, CPU_TYPE_ARM64_32, CPU_TYPE_X86, CPU_TYPE_X86_64,
                     LC_NOTE, LC_SEGMENT, LC_SEGMENT_64, LC_THREAD, LC_UNIXTHREAD,
                     MH_CORE, MH_MAGIC, MH_MAGIC_64, arch_name)
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import SymmapError
-from ..formats import macho as _macho
-from ..formats.macho_symbols import ImageSymbolColumns, image_symbol_columns
-from ..model import Image, Target
-from ._index import SymbolIndex, build_index_columns
-from ._membuf import MemoryBuffer
+from symmap.errors import SymmapError
+from symmap.formats.macho import load_commands as _macho
+from symmap.formats.macho.symbols import ImageSymbolColumns, image_symbol_columns
+from symmap.model import Image, Target
+from symmap.symbolize.symbol_index import SymbolIndex, build_index_columns
+from symmap.symbolize.memory_buffer import MemoryBuffer
 
 __all__ = ["load_index", "macho_index"]
 
@@ -98,7 +98,7 @@ def _from_file(image: Image, path: str, trusted: bool) -> SymbolIndex | None:
     if not buf:
         return None
     if buf[:4] == b"\x7fELF":
-        from ._elf import elf_index
+        from symmap.symbolize.elf_symbols import elf_index
         return elf_index(buf, image, path, trusted)
     if not (_macho.is_macho_magic(buf) or _macho.is_fat_magic(buf)):
         return None
@@ -125,7 +125,7 @@ def _elf_from_memory(image: Image, target: Target) -> SymbolIndex | None:
     buf = bytes(target.memory.read(lo, size) or b"")
     if buf[:4] != b"\x7fELF":
         return None
-    from ._elf import elf_index
+    from symmap.symbolize.elf_symbols import elf_index
     return elf_index(buf, image, image.path, trusted=False)
 
 
@@ -163,7 +163,7 @@ def _from_cache(image: Image, target: Target) -> SymbolIndex | None:
     reader: Any = getattr(sc, "reader", None) if sc else None
     if reader is None:
         return None
-    from ._cache import cache_index
+    from symmap.symbolize.dyld_cache_symbols import cache_index
     return cache_index(reader, image)
 
 

@@ -1,5 +1,5 @@
 """Symbols of a dyld shared cache image from the cache reader
-(symmap.formats.dyld_cache.DyldCache, ``target.shared_cache.reader``).
+(symmap.formats.dyld_cache.reader.DyldCache, ``target.shared_cache.reader``).
 
 Names: the reader's ``symbols_for`` (the image's nlist and exports trie in
 the shared linkedit, plus its unmapped locals from the ``.symbols`` file).
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..formats.macho_symbols import function_starts
-from ..model import Image
-from ._index import SymbolIndex, build_index
+from symmap.formats.macho.symbols import function_starts
+from symmap.model import Image
+from symmap.symbolize.symbol_index import SymbolIndex, build_index
 
 __all__ = ["cache_index"]
 

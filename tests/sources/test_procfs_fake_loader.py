@@ -1,4 +1,4 @@
-"""Review findings for the Linux procfs source: fake /proc trees that load
+"""The Linux procfs source on fake /proc trees that load
 real ELF files the way ld.so does (one mapping per PT_LOAD)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from symmap.formats import elf as elfmod
+from symmap.formats.elf import elffile as elfmod
 from symmap.sources import OpenOptions
 from tests.sources.test_linux_procfs import make_fake, maps_line
 

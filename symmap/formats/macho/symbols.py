@@ -21,8 +21,8 @@ import sys
 from itertools import compress
 from typing import Iterator, NamedTuple
 
-from ._binio import Buffer, bounded_count, read_uleb128
-from .macho import MachO
+from symmap.formats._binio import Buffer, bounded_count, read_uleb128
+from symmap.formats.macho.load_commands import MachO
 
 __all__ = [
     "N_STAB", "N_TYPE", "N_EXT", "N_SECT", "N_PEXT",
@@ -368,7 +368,7 @@ class NlistColumns(NamedTuple):
     ``ext_values``/``ext_strx`` for external symbols, ``local_values``/
     ``local_strx`` for locals; ``strx`` index ``table``: the decoded str
     of an ASCII string table, else an object whose ``get(strx)`` returns
-    the name (both as ``symmap.symbolize._index.SymbolIndex.tables`` takes)."""
+    the name (both as ``symmap.symbolize.symbol_index.SymbolIndex.tables`` takes)."""
 
     ext_values: list[int]
     ext_strx: list[int]

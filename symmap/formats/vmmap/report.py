@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import CorruptInput
+from symmap.errors import CorruptInput
 
 __all__ = ["VmmapReport", "VmmapRow", "parse_vmmap_text", "looks_like_vmmap", "parse_size"]
 

@@ -1,4 +1,4 @@
-"""Review findings for the ELF symbol index, checked against
+"""The ELF symbol index, checked against
 llvm-symbolizer --obj on files built here (symbol-table names only: the
 files carry no DWARF)."""
 from __future__ import annotations
@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from symmap.formats.elf import iter_symbols, parse_elf
+from symmap.formats.elf.elffile import iter_symbols, parse_elf
 from symmap.model import Image
-from symmap.symbolize._elf import elf_index
+from symmap.symbolize.elf_symbols import elf_index
 from tests.conftest import need_tool
 
 LABELS = r"""

@@ -1,4 +1,4 @@
-"""Review findings in TARGET dispatch and the CLI error path: inputs that hung,
+"""TARGET dispatch and the CLI error path: inputs that hung,
 raised a traceback, or were accepted as something they are not."""
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_debug_flag_anywhere_before_double_dash_shows_the_traceback():
 
 
 def test_a_target_closes_when_annotate_fails(monkeypatch):
-    from symmap.commands import _common
+    from symmap.commands import options as _common
     from symmap.errors import CorruptInput
     from symmap.model import Target
     closed = []

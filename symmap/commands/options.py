@@ -1,13 +1,15 @@
-"""Options and helpers shared by the subcommands (kept free of heavy imports)."""
+"""Click options shared by the subcommands (kept free of heavy imports)."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import click
 
-from ..errors import BadTarget
+from symmap.errors import BadTarget
 
 __all__ = ["INT", "target_options", "open_options", "open_annotated"]
+
+from symmap.pipeline import open_annotated  # noqa: E402  (re-exported for the commands)
 
 
 class IntType(click.ParamType):
@@ -57,27 +59,6 @@ def target_options(f: Callable) -> Callable:
 
 
 def open_options(arch=None, slide=None, load_address=None, cache=None, search_paths=(), **extra):
-    from ..sources import OpenOptions
+    from symmap.sources import OpenOptions
     return OpenOptions(arch=arch, slide=slide, load_address=load_address, cache=cache,
                        search_paths=list(search_paths or ()), **extra)
-
-
-def open_annotated(spec: str | None, opts):
-    """Open TARGET and run the annotator; the caller closes the target.
-
-    A core's threads (a handful) get their pc named here, once, so that the
-    map, a saved snapshot of it and that snapshot's map all show the same."""
-    from ..annotate import annotate
-    from ..sources import open_target
-    if spec is not None and spec == "":
-        raise BadTarget("empty TARGET")
-    t = open_target(spec, opts)
-    try:
-        annotate(t)
-        if t.kind == "core" and t.threads and t.memory is not None:
-            from ..symbolize.frames import name_frames
-            name_frames(t, opts.search_paths)
-    except BaseException:
-        t.close()          # mmaps, ports, a stdin spool file: the caller never gets t to close
-        raise
-    return t

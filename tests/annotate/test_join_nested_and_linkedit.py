@@ -1,4 +1,4 @@
-"""Review findings in the region/segment join."""
+"""The region/segment join: nested segments, the shared cache's combined __LINKEDIT row."""
 from __future__ import annotations
 
 from symmap.annotate import annotate

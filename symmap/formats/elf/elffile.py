@@ -16,9 +16,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
-from ..errors import CorruptInput
-from ..model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Section, Segment
-from ._binio import Buffer, check_range, cstring_at
+from symmap.errors import CorruptInput
+from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Section, Segment
+from symmap.formats._binio import Buffer, check_range, cstring_at
 
 __all__ = ["ELF", "ElfPhdr", "ElfSection", "ElfSymbol", "parse_elf", "open_elf", "is_elf",
            "iter_symbols", "is_mapping_symbol", "elf_segments", "to_image", "load_bias", "vaddr_to_offset",
