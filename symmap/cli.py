@@ -18,7 +18,7 @@ import click
 from symmap import __version__
 from symmap.errors import SymmapError
 
-COMMANDS = ("map", "lookup", "audit", "save", "diff")
+COMMANDS = ("map", "lookup", "audit", "save", "diff", "demangle")
 
 EPILOG = """\b
 Examples:
@@ -28,6 +28,7 @@ Examples:
   symmap lookup ./libfoo.dylib 0x3f00 --slide 0x100000
   symmap audit 1234 --min-severity high
   symmap save 1234 -o before.json; symmap diff before.json 1234
+  symmap demangle < crash.txt     demangle C++, Rust and Swift names in text
 
 \b
 Exit codes: 0 ok; 1 ran and found something (unmapped address,
