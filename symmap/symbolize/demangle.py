@@ -91,7 +91,8 @@ _stack_lock = threading.Lock()
 # with rustc's "$LT$"-style escapes and "..", and a hash element last.
 # Decoded here, not by pydemumble: 0.1.1 keeps the escapes, 0.1.2+ decode
 # them, and the same answer on every host is the point.
-_LEGACY = re.compile(r"_{1,2}ZN(?:[0-9]+[A-Za-z0-9_$.]+)+E(?:\.[A-Za-z0-9_$.@]*)?", re.ASCII)
+_IDENT = re.compile(r"[A-Za-z0-9_$.]+", re.ASCII)
+_SUFFIX = re.compile(r"(?:\.[A-Za-z0-9_$.@]*)?", re.ASCII)
 _ESCAPES = {"SP": "@", "BP": "*", "RF": "&", "LT": "<", "GT": ">", "LP": "(", "RP": ")", "C": ","}
 _HASH = re.compile(r"h[0-9a-f]{16}", re.ASCII)      # what rustc emits; C++ may name a variable "hdef"
 _LLVM_SUFFIX = re.compile(r"\.llvm\.[0-9A-F@]+", re.ASCII)
@@ -109,23 +110,30 @@ def _split_suffix(name: str) -> tuple[str, str]:
 
 def _rust_legacy(name: str) -> str | None:
     """rustc-demangle's alternate form of a legacy Rust name, or None when
-    ``name`` is not one (then the Itanium demangler has it)."""
-    if not _LEGACY.fullmatch(name):
+    ``name`` is not one (then the Itanium demangler has it).  A plain loop,
+    not one regex: nested quantifiers backtrack for ages on C++ names."""
+    if not name.startswith(("_ZN", "__ZN")):
         return None
     i = name.index("N") + 1
+    end = len(name)
     parts: list[str] = []
-    while name[i] != "E":
+    while i < end and name[i] != "E":
         j = i
-        while name[j].isdigit():
+        while j < end and name[j].isdigit():
             j += 1
         if not 0 < j - i <= 5:              # no length, or longer than any name
             return None
         n = int(name[i:j])
-        if n == 0 or j + n >= len(name):
+        part = name[j:j + n]
+        if len(part) != n or not _IDENT.fullmatch(part):
             return None
-        parts.append(name[j:j + n])
+        parts.append(part)
         i = j + n
+    if i >= end or not parts:
+        return None
     suffix = name[i + 1:]
+    if not _SUFFIX.fullmatch(suffix):
+        return None
     if _LLVM_SUFFIX.fullmatch(suffix):
         suffix = ""
     if len(parts) > 1 and _HASH.fullmatch(parts[-1]):
