@@ -44,6 +44,7 @@ _PICK = {c: bytes(1 if i == c else 0 for i in range(256)) for c in (_GLOBAL, _LO
 _TO_MASK = bytes([0] + [0xFF] * 255)            # nonzero -> all bits
 _NOT_FF = bytes([0xFF] * 255 + [0])             # 0xff -> 0, else all bits
 _NATIVE_LE = sys.byteorder == "little"
+_FLIP = bytes([1, 0] + [0] * 254)                 # bool byte -> its negation
 
 
 def _mask(b: bytes) -> int:
@@ -61,8 +62,9 @@ def _or(*cols: bytes) -> bytes:
 
 def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
     """(st_name, st_info bytes, st_value, st_size, defined, below_loreserve,
-    name_nonzero) of the entries in ``view`` (a whole number of entries);
-    the last three are masks (``_mask``) over ``st_shndx`` / ``st_name``."""
+    name_nonzero, st_shndx) of the entries in ``view`` (a whole number of
+    entries); defined .. name_nonzero are masks (``_mask``) over ``st_shndx``
+    / ``st_name``."""
     if little and _NATIVE_LE and entsize == (24 if is64 else 16):
         # Elf64_Sym: name u32 @0, info u8 @4, shndx u16 @6, value u64 @8, size u64 @16;
         # Elf32_Sym: name @0, value @4, size @8 (u32), info u8 @12, shndx u16 @14.
@@ -80,7 +82,7 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
         else:
             values, sizes, info = words[1::4].tolist(), words[2::4].tolist(), view[12::16].tobytes()
         return (words[0::e // 4].tolist(), info, values, sizes, _mask(_or(lo, hi)),
-                _mask(hi.translate(_NOT_FF)), name_nz)
+                _mask(hi.translate(_NOT_FF)), name_nz, view.cast("H")[sh // 2::e // 2].tolist())
     e = "<" if little else ">"
     st = struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH"))
     if entsize != st.size:
@@ -91,7 +93,8 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
     else:
         name, value, size, info, _o, shndx = cols
     return (list(name), bytes(info), list(value), list(size), _mask(bytes(map(bool, shndx))),
-            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))))
+            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))),
+            list(shndx))
 
 
 def _table(elf, sec, buf_len: int):
@@ -111,7 +114,12 @@ def _table(elf, sec, buf_len: int):
         return None
     view = memoryview(elf.buf)[sec.offset + entsize: sec.offset + count * entsize]
     try:
-        strx, info, values, sizes, defined, real, named = _columns(view, is64, elf.little, entsize)
+        strx, info, values, sizes, defined, real, named, shndx = _columns(view, is64, elf.little, entsize)
+        # A section that is not loaded (.gnu.warning.*, .comment) holds no
+        # byte of the image: its symbols name nothing (llvm-symbolizer: ??).
+        unloaded = {x.index for x in elf.sections if x.index and not x.flags & SHF_ALLOC}
+        if not unloaded.isdisjoint(shndx):
+            defined &= _mask(bytes(map(unloaded.__contains__, shndx)).translate(_FLIP))
     finally:
         view.release()
     n = len(strx)
