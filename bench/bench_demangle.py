@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import median_time  # noqa: E402
+from _timing import median_time
 
 LIBS = ["/usr/lib/llvm-*/lib/libLLVM*.so.*", "/usr/lib/llvm-*/lib/libclang-cpp.so*",
         "/usr/lib/llvm-*/lib/liblldb.so*", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"]
@@ -96,7 +96,7 @@ def main() -> None:
         t_in.append(median_time(in_process, 1, warm=False))
         t_ours.append(median_time(ours, 1, warm=False))
         t_peer.append(median_time(peer, 1, warm=False))
-    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    med = lambda xs: sorted(xs)[len(xs) // 2]
     ti, to, tp = med(t_in), med(t_ours), med(t_peer)
     print(f"in-process demangle_many: {ti:.3f} s  ({len(names) / ti:,.0f} names/s)")
     print(f"symmap demangle < names:  {to:.3f} s")

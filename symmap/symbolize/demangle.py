@@ -72,7 +72,7 @@ def _safe(name: str) -> bool:
 def _demangler() -> Callable[[str], str]:
     global _impl
     if _impl is None:
-        import pydemumble  # noqa: PLC0415 - lazy: only when a name looks mangled
+        import pydemumble
         _impl = pydemumble.demangle
     return _impl
 

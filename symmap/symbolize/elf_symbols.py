@@ -23,11 +23,27 @@ import sys
 from itertools import compress
 
 from symmap.errors import SymmapError
-from symmap.formats.elf.elffile import (PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LORESERVE,
-                           SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
-                           STT_NOTYPE, STT_OBJECT, parse_elf)
+from symmap.formats.elf.elffile import (
+    PT_LOAD,
+    SHF_ALLOC,
+    SHF_TLS,
+    SHN_LORESERVE,
+    SHT_DYNSYM,
+    SHT_SYMTAB,
+    STB_LOCAL,
+    STT_FUNC,
+    STT_GNU_IFUNC,
+    STT_NOTYPE,
+    STT_OBJECT,
+    parse_elf,
+)
 from symmap.model import Image
-from symmap.symbolize.symbol_index import SymbolIndex, build_index_columns, lazy_names, string_table
+from symmap.symbolize.symbol_index import (
+    SymbolIndex,
+    build_index_columns,
+    lazy_names,
+    string_table,
+)
 
 __all__ = ["elf_index"]
 

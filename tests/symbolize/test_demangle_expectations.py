@@ -65,7 +65,7 @@ def _rust_rows():
         if line.startswith("#"):
             continue
         path, lineno, macro, mangled, want = line.split("\t")
-        dec = lambda s: s.encode("ascii").decode("unicode_escape")  # noqa: E731
+        dec = lambda s: s.encode("ascii").decode("unicode_escape")
         out.append((path, int(lineno), macro, dec(mangled), dec(want)))
     return out
 
