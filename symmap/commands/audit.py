@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -55,8 +56,10 @@ def command(ctx, target, as_json, min_severity, **kw):
             }
             click.echo(json.dumps(doc, indent=1, ensure_ascii=True))
         else:
+            from symmap.render import color
+            paint = color.enabled(sys.stdout)
             for f in findings:
-                click.echo(f.line())
+                click.echo(color.highlight_finding(f.line(), f.severity) if paint else f.line())
             if not findings:
                 click.echo(f"no findings at or above {min_severity}", err=True)
     finally:

@@ -17,6 +17,11 @@ Examples:
   symmap lookup ./fat-binary 0x100003f20 --arch x86_64
   symmap lookup crash.ips 0x1a2b3c4d --cache dyld_shared_cache_arm64e
   cat addrs.txt | symmap lookup 1234 - --json  one address per line
+
+\b
+Exit codes: 0 every address mapped; 1 some address not mapped;
+2 bad target or input (an unparsable address); 3 permission denied;
+4 the process vanished.
 """
 
 

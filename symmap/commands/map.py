@@ -17,6 +17,10 @@ Examples:
   symmap dyld_shared_cache_arm64e --slide 0x4000000
   symmap crash.ips --cache dyld_shared_cache_arm64e
   cat crash.ips | symmap -      a report piped on stdin
+
+\b
+Exit codes: 0 ok; 2 bad target or input; 3 permission denied;
+4 the process vanished.
 """
 
 
@@ -47,7 +51,11 @@ def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw)
         width = None
         if not wide and sys.stdout.isatty():
             width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)
-        click.echo(render_report(t, interleaved=interleaved, detail_width=width,
-                                 summary_only=summary_only), nl=False)
+        text = render_report(t, interleaved=interleaved, detail_width=width,
+                             summary_only=summary_only)
+        from symmap.render import color
+        if color.enabled(sys.stdout):
+            text = color.highlight_map(text)
+        click.echo(text, nl=False)
     finally:
         t.close()

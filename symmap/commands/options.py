@@ -42,10 +42,19 @@ def parse_int(s: str) -> int:
 INT = IntType()
 
 
+# Slice names a fat Mach-O holds (what load_commands.arch_name returns):
+# the values `--arch <TAB>` offers.
+ARCH_NAMES = ("arm64", "arm64e", "arm64_32", "x86_64", "x86_64h", "i386", "armv7", "armv7s", "armv7k", "armv6")
+
+
+def _complete_arch(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return [a for a in ARCH_NAMES if a.startswith(incomplete)]
+
+
 def target_options(f: Callable) -> Callable:
     """--arch/--slide/--load-address/--cache/--search-path, shared by every command taking a TARGET."""
     opts = [
-        click.option("--arch", metavar="ARCH", help="Slice of a fat Mach-O file (default: host arch, else the first)."),
+        click.option("--arch", metavar="ARCH", shell_complete=_complete_arch, help="Slice of a fat Mach-O file (default: host arch, else the first)."),
         click.option("--slide", type=INT, metavar="N", help="Slide a cache file or binary by N bytes."),
         click.option("--load-address", type=INT, metavar="ADDR", help="Place a binary's header at ADDR."),
         click.option("--cache", type=click.Path(dir_okay=False), metavar="PATH",

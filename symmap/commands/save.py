@@ -14,6 +14,10 @@ Examples:
   symmap save 1234 -o -                 write the snapshot to stdout
   symmap map before.json                the report, later, from the snapshot
   symmap diff before.json 1234          what changed since
+
+\b
+Exit codes: 0 saved; 2 bad target or input (or FILE not writable);
+3 permission denied; 4 the process vanished.
 """
 
 

@@ -355,6 +355,40 @@ def _match(p: str, want: set[str], found: dict) -> None:
             found[m.uuid] = (p, m)
 
 
+def _follow_install_names(t: Target, want: set[str], found: dict[str, tuple[str, object]],
+                          roots: list[str]) -> None:
+    """Find what the UUID walk missed the way dyld found it: each found
+    binary's LC_LOAD_DYLIBs resolved through its LC_RPATHs, @loader_path and
+    @executable_path (the found main executable), then each report path
+    under every search directory.  A file counts only when its UUID is one
+    the report wants.  Bounded: each wanted UUID is found once."""
+    from symmap.formats.macho.load_commands import MachO
+    from symmap.symbolize.install_names import LoadContext, Rpath, resolve
+
+    def take(path: str | None) -> tuple[str, MachO] | None:
+        for m in _read_header(path) if path else []:
+            if m.uuid in want and m.uuid not in found:
+                found[m.uuid] = (path, m)
+                return path, m
+        return None
+
+    exe, exe_m = next(((p, m) for p, m in found.values() if isinstance(m, MachO) and m.filetype == 2),
+                      (None, None))
+    main_rpaths = [Rpath(r, exe) for r in exe_m.rpaths] if exe and isinstance(exe_m, MachO) else []
+    queue = [(p, m) for p, m in found.values() if isinstance(m, MachO)]
+    while queue and not want <= found.keys():
+        path, m = queue.pop()
+        rpaths = ([Rpath(r, path) for r in m.rpaths] if path != exe else []) + main_rpaths
+        ctx = LoadContext(executable=exe, loader=path, rpaths=rpaths)
+        for dep in m.dylibs:
+            got = take(resolve(dep, ctx, roots))
+            if got is not None:
+                queue.append(got)
+    for im in t.images:
+        if im.uuid in want and im.uuid not in found and im.path.startswith("/"):
+            take(resolve(im.path, LoadContext(executable=exe, fallbacks=False), roots))
+
+
 def symbolicate(t: Target, search_paths: list[str]) -> None:
     """Give images found on disk their real segments (and file_path), then
     name every frame the report left without a symbol."""
@@ -362,6 +396,8 @@ def symbolicate(t: Target, search_paths: list[str]) -> None:
     from symmap.symbolize.frames import name_frames
     need = [im.uuid for im in t.images if im.uuid and im.file_path is None and not im.in_shared_cache]
     found = find_binaries_by_uuid(need, search_paths) if search_paths else {}
+    if search_paths:
+        _follow_install_names(t, set(need), found, search_paths)
     for i, im in enumerate(t.images):
         hit = found.get(im.uuid or "")
         if hit is None:

@@ -54,6 +54,7 @@ LC_SEGMENT_64 = 0x19
 LC_UUID = 0x1B
 LC_CODE_SIGNATURE = 0x1D
 LC_REEXPORT_DYLIB = 0x1F | LC_REQ_DYLD
+LC_RPATH = 0x1C | LC_REQ_DYLD
 LC_DYLD_INFO = 0x22
 LC_DYLD_INFO_ONLY = 0x22 | LC_REQ_DYLD
 LC_VERSION_MIN_MACOSX = 0x24
@@ -171,6 +172,7 @@ class MachO:
     install_name: str | None = None
     dylinker: str | None = None
     dylibs: list[str] = field(default_factory=list)
+    rpaths: list[str] = field(default_factory=list)   # LC_RPATH, in load-command order
     symtab: tuple[int, int, int, int] | None = None
     exports: tuple[int, int] | None = None
     function_starts: tuple[int, int] | None = None
@@ -336,6 +338,12 @@ def _lc_dylib(m, buf, cmd, p, size, path):
         m.dylibs.append(name)
 
 
+def _lc_rpath(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
+    name = _lc_str(buf, p, size)
+    if name:
+        m.rpaths.append(name)
+
+
 def _lc_dylinker(m, buf, cmd, p, size, path):
     if cmd == LC_ID_DYLINKER:
         m.dylinker = _lc_str(buf, p, size)
@@ -399,7 +407,7 @@ _HANDLERS = {
     LC_DYLD_CHAINED_FIXUPS: _lc_linkedit("chained_fixups"),
     LC_MAIN: _lc_main, LC_BUILD_VERSION: _lc_build_version,
     LC_VERSION_MIN_MACOSX: _lc_version_min, LC_THREAD: _lc_thread, LC_UNIXTHREAD: _lc_thread,
-    LC_NOTE: _lc_note,
+    LC_NOTE: _lc_note, LC_RPATH: _lc_rpath,
 }
 
 
