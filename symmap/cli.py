@@ -181,7 +181,9 @@ def _one_line(s: str) -> str:
 
 
 def _debug(ctx: click.Context) -> bool:
-    return bool(os.environ.get("SYMMAP_DEBUG")) or bool((ctx.obj or {}).get("debug"))
+    # ctx.params: a command is loaded before the group's callback fills ctx.obj.
+    return (bool(os.environ.get("SYMMAP_DEBUG")) or bool((ctx.obj or {}).get("debug"))
+            or bool(ctx.params.get("debug")))
 
 
 def _quiet_broken_pipe() -> None:

@@ -5,8 +5,6 @@ from typing import Any, Callable
 
 import click
 
-from symmap.errors import BadTarget
-
 __all__ = ["INT", "target_options", "open_options", "open_annotated"]
 
 from symmap.pipeline import open_annotated  # noqa: E402  (re-exported for the commands)
@@ -54,7 +52,8 @@ def _complete_arch(ctx: click.Context, param: click.Parameter, incomplete: str) 
 def target_options(f: Callable) -> Callable:
     """--arch/--slide/--load-address/--cache/--search-path, shared by every command taking a TARGET."""
     opts = [
-        click.option("--arch", metavar="ARCH", shell_complete=_complete_arch, help="Slice of a fat Mach-O file (default: host arch, else the first)."),
+        click.option("--arch", metavar="ARCH", shell_complete=_complete_arch,
+                     help="Slice of a fat Mach-O file (default: host arch, else the first)."),
         click.option("--slide", type=INT, metavar="N", help="Slide a cache file or binary by N bytes."),
         click.option("--load-address", type=INT, metavar="ADDR", help="Place a binary's header at ADDR."),
         click.option("--cache", type=click.Path(dir_okay=False), metavar="PATH",

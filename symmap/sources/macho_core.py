@@ -264,14 +264,19 @@ def find_dyld(core: mc.CoreFile, mem: mc.CoreMemory) -> int | None:
     starts a segment (its __TEXT), so segment starts suffice and keep this
     O(segments) on multi-GB cores.
     """
-    for s in core.segments[:MAX_SCAN]:
-        if s.present < 32 or not mem.may_hold_data(s.vmaddr):
-            continue
-        head = mem.read(s.vmaddr, 16)
-        if len(head) == 16:
-            magic, _c, _s, ft = struct.unpack("<4I", head)
-            if magic in (MH_MAGIC_64, 0xFEEDFACE) and ft == MH_DYLINKER:
-                return s.vmaddr
+    from symmap.progress import progress
+    segs = core.segments[:MAX_SCAN]
+    # Each probe may fault in a page of a multi-GB core: a bar on a terminal.
+    with progress("reading core segments", len(segs), min_total=256) as step:
+        for s in segs:
+            step(1)
+            if s.present < 32 or not mem.may_hold_data(s.vmaddr):
+                continue
+            head = mem.read(s.vmaddr, 16)
+            if len(head) == 16:
+                magic, _c, _s, ft = struct.unpack("<4I", head)
+                if magic in (MH_MAGIC_64, 0xFEEDFACE) and ft == MH_DYLINKER:
+                    return s.vmaddr
     return None
 
 

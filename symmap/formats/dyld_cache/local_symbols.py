@@ -167,9 +167,13 @@ def iter_all_local_symbols(cache: "DyldCache") -> Iterator[tuple[int, int, str]]
     ls = _locals(cache)
     if ls is None:
         return
-    for key, (start, count) in ls.entries.items():
-        for addr, name in ls.symbols(start, count):
-            yield key, addr, name
+    from symmap.progress import progress
+    # A progress bar (terminal only): the .symbols file of a full cache is millions of names.
+    with progress("indexing cache local symbols", len(ls.entries), min_total=64) as step:
+        for key, (start, count) in ls.entries.items():
+            for addr, name in ls.symbols(start, count):
+                yield key, addr, name
+            step(1)
 
 
 def symbols_for(cache: "DyldCache", img: "CacheImage", with_locals: bool = True) -> list[tuple[int, str]]:
