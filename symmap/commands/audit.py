@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -31,7 +32,7 @@ _LEVELS = ("info", "low", "medium", "high", "critical")
               help="Report (and fail on) findings at or above this level.")
 @target_options
 @click.pass_context
-def command(ctx, target, as_json, min_severity, **kw):
+def command(ctx: click.Context, /, target: str | None, as_json: bool, min_severity: str, **kw: Any) -> None:
     """Audit TARGET's memory for code that should not be there.
 
     Flags memory that is writable and executable (current or maximum

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from typing import Any
 
 import click
 
@@ -32,7 +33,8 @@ Exit codes: 0 ok; 2 bad target or input; 3 permission denied;
 @click.option("--summary", "summary_only", is_flag=True, help="Print only the header and the summary.")
 @click.option("--symbolicate", is_flag=True, help="Crash reports: name frames from --search-path/--cache.")
 @target_options
-def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw):
+def command(target: str | None, as_json: bool, interleaved: bool, wide: bool, summary_only: bool,
+            symbolicate: bool, **kw: Any) -> None:
     """Map TARGET's memory: every region with its owning image and segment.
 
     TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared

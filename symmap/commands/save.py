@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ Exit codes: 0 saved; 2 bad target or input (or FILE not writable);
 @click.option("-o", "--output", required=True, metavar="FILE",
               help="Snapshot file to write ('-' for stdout).")
 @target_options
-def command(target, output, **kw):
+def command(target: str | None, output: str, **kw: Any) -> None:
     """Save TARGET's annotated map (regions, images, cache, threads) as JSON.
 
     The snapshot is a TARGET for every command (map, lookup, audit, diff)

@@ -394,7 +394,7 @@ class Symbolizer:
         return filter(None, c.names), macho
 
     @staticmethod
-    def display_names(groups: Iterable[tuple[list[str], bool]]) -> dict[bool, dict[str, str]]:
+    def display_names(groups: Iterable[tuple[Iterable[str], bool]]) -> dict[bool, dict[str, str]]:
         """{is_macho: {linkage name: display name}} for the names in
         ``groups`` ((names, is_macho) pairs) whose display name differs
         (``.get(name, name)``); mangled names are demangled together (one
