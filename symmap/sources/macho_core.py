@@ -13,12 +13,16 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from typing import TYPE_CHECKING
 
 from symmap.errors import BadTarget, CorruptInput, SymmapError
 from symmap.formats.macho import core as mc
 from symmap.formats.macho.load_commands import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM, MachO, parse_macho,
                              to_image)
 from symmap.model import CacheMapping, Image, Region, SharedCache, Target, Thread
+
+if TYPE_CHECKING:
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_file", "MAX_HEADER", "find_dyld"]
 
@@ -33,7 +37,7 @@ _SHARED_REGION_END = {"arm64": 0x300000000, "arm64e": 0x300000000, "x86_64": 0x7
 _AII_SYMBOLS = ("_dyld_all_image_infos", "__ZN5dyld419dyld_all_image_infosE")
 
 
-def open_file(path: str, opts) -> Target:
+def open_file(path: str, opts: OpenOptions) -> Target:
     """Open ``path`` as an MH_CORE; raises CorruptInput("core", ...) when unusable."""
     try:
         f = open(path, "rb")
@@ -60,7 +64,7 @@ def open_file(path: str, opts) -> Target:
     return t
 
 
-def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
+def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts: OpenOptions) -> None:
     core = mc.parse_core(mm, path)
     t.arch = core.arch
     # Apple arm64 (and arm64_32) user space runs on 16 KiB pages, Intel on 4 KiB.
@@ -164,7 +168,7 @@ def _note_capped(t: Target, msg: str) -> None:
 
 
 def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, path: str,
-            opts) -> None:
+            opts: OpenOptions) -> None:
     note_imgs: list[mc.NoteImage] = []
     for n in core.notes:
         try:
@@ -308,7 +312,7 @@ def _all_image_infos_addr(mem: mc.CoreMemory, dyld_addr: int) -> int | None:
 
 # ---- shared cache ---------------------------------------------------------
 
-def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCache | None:
+def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts: OpenOptions) -> SharedCache | None:
     """The shared cache: UUID/base/slide from dyld's state, else a cache header
     found at a segment start; its tables from the core's cache pages, or from
     ``opts.cache`` (a cache file whose UUID must match)."""
