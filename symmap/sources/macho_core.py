@@ -13,7 +13,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from symmap.errors import BadTarget, CorruptInput, SymmapError
 from symmap.formats.macho import core as mc
@@ -22,6 +22,8 @@ from symmap.formats.macho.load_commands import (MH_DYLINKER, MH_MAGIC_64, CPU_TY
 from symmap.model import CacheMapping, Image, Region, SharedCache, Target, Thread
 
 if TYPE_CHECKING:
+    from symmap.darwin.dyld_image_list import DyldState
+    from symmap.formats.dyld_cache.reader import CacheImage, DyldCache
     from symmap.sources import OpenOptions
 
 __all__ = ["open_file", "MAX_HEADER", "find_dyld"]
@@ -116,12 +118,12 @@ def _read_macho(mem: mc.CoreMemory, addr: int, path: str) -> MachO | None:
 
 
 def _image_at(t: Target, mem: mc.CoreMemory, addr: int, path: str | None, uuid: str | None,
-              cache: SharedCache | None = None, cache_images: dict | None = None) -> Image:
+              cache: SharedCache | None = None, cache_images: dict[int, CacheImage] | None = None) -> Image:
     label = path or f"image@{addr:#x}"
     in_cache = cache is not None and _in_cache(cache, addr, t.arch)
-    slide = cache.slide if in_cache else None
+    slide = cache.slide if cache is not None and in_cache else None
     m = _read_macho(mem, addr, label)
-    if m is None and in_cache and cache_images and slide is not None:
+    if m is None and cache is not None and in_cache and cache_images and slide is not None:
         m = _macho_from_cache(cache.reader, cache_images.get(addr - slide))
     if m is None:
         if not in_cache:    # for cache images the one "pages not in the core" note says it
@@ -145,8 +147,8 @@ def _in_cache(cache: SharedCache, addr: int, arch: str | None) -> bool:
     return cache.base <= addr < _SHARED_REGION_END.get(arch or "", 0)
 
 
-def _macho_from_cache(reader, ci) -> MachO | None:
-    if ci is None:
+def _macho_from_cache(reader: DyldCache | None, ci: CacheImage | None) -> MachO | None:
+    if ci is None or reader is None:
         return None
     try:
         return reader.image_macho(ci)
@@ -167,7 +169,7 @@ def _note_capped(t: Target, msg: str) -> None:
         t.notes.append("core: more image problems not shown")
 
 
-def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, path: str,
+def _images(t: Target, core: mc.CoreFile, mm: mmap.mmap, mem: mc.CoreMemory, mask: int, path: str,
             opts: OpenOptions) -> None:
     note_imgs: list[mc.NoteImage] = []
     for n in core.notes:
@@ -226,7 +228,7 @@ def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, pat
     _order_main_first(t)
 
 
-def _dyld_state(t: Target, mem: mc.CoreMemory, dyld_addr: int, mask: int, is64: bool):
+def _dyld_state(t: Target, mem: mc.CoreMemory, dyld_addr: int, mask: int, is64: bool) -> DyldState | None:
     from symmap.darwin.dyld_image_list import read_dyld_state
     addr = _all_image_infos_addr(mem, dyld_addr)
     if addr is None:
@@ -253,7 +255,7 @@ def _order_main_first(t: Target) -> None:
             return
 
 
-def _main_bin_dyld(core: mc.CoreFile, mm) -> int | None:
+def _main_bin_dyld(core: mc.CoreFile, mm: mmap.mmap) -> int | None:
     for n in core.note("main bin spec"):
         typ, addr, _uuid = mc.parse_main_bin_spec(mm, n)
         if typ == 2 and addr is not None:       # user process: address of dyld's header
@@ -312,7 +314,8 @@ def _all_image_infos_addr(mem: mc.CoreMemory, dyld_addr: int) -> int | None:
 
 # ---- shared cache ---------------------------------------------------------
 
-def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts: OpenOptions) -> SharedCache | None:
+def _shared_cache(t: Target, core: mc.CoreFile, mem: mc.CoreMemory, state: DyldState | None,
+                  opts: OpenOptions) -> SharedCache | None:
     """The shared cache: UUID/base/slide from dyld's state, else a cache header
     found at a segment start; its tables from the core's cache pages, or from
     ``opts.cache`` (a cache file whose UUID must match)."""
@@ -353,6 +356,7 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts: OpenOptions)
     if base is not None and reader is None:
         t.notes.append("core: the shared cache's pages are not in the core; pass --cache "
                        "to name its libraries")
+    assert base is not None     # a reader (memory or --cache) exists only with a base
     sc = SharedCache(uuid=uuid, base=base, slide=slide, path=cache_file, reader=reader)
     if reader is not None:
         s = slide or 0
@@ -367,14 +371,14 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts: OpenOptions)
     return sc
 
 
-def _scan_cache_header(core, mem: mc.CoreMemory) -> int | None:
+def _scan_cache_header(core: mc.CoreFile, mem: mc.CoreMemory) -> int | None:
     for s in core.segments[:MAX_SCAN]:
         if s.present >= 0x200 and mem.may_hold_data(s.vmaddr) and mem.read(s.vmaddr, 7) == b"dyld_v1":
             return s.vmaddr
     return None
 
 
-def _open_cache_file(cache_path: str, uuid: str | None, open_cache):
+def _open_cache_file(cache_path: str, uuid: str | None, open_cache: Callable[[str], DyldCache]) -> DyldCache:
     if not os.path.isfile(cache_path):
         raise BadTarget(f"--cache {cache_path}: no such file")
     reader = open_cache(cache_path)
