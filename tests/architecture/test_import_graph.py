@@ -97,3 +97,20 @@ def test_checker_sees_circles() -> None:
     """The checks can fail: a circle through a function-level import is found."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# Modules that may unpack bytes (ARCHITECTURE.md "Bounded reads"): the format
+# parsers, dyld's in-memory structs, and the ELF symbol-table column reader.
+PARSERS = ("symmap.formats.", "symmap.darwin.dyld_image_list", "symmap.symbolize.elf_symbols")
+
+
+def test_only_parsers_unpack_bytes() -> None:
+    bad = []
+    for mod, path in _modules().items():
+        if mod.startswith(PARSERS):
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("unpack_from", "iter_unpack", "unpack"):
+                bad.append(f"{mod}:{node.lineno} .{node.attr}")
+    assert not bad, "byte parsing outside formats/:\n" + "\n".join(bad)
