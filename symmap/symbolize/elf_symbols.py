@@ -67,7 +67,7 @@ def _or(*cols: bytes) -> bytes:
 
 
 # (st_name, st_info bytes, st_value, st_size, defined, below_loreserve, name_nonzero masks)
-_Columns = tuple[list[int], bytes, list[int], list[int], int, int, int]
+_Columns = tuple[list[int], bytes, list[int], list[int], int, int, int, list[int]]
 # ({class: (values, name offsets)}, string table, (value, size) of sized entries)
 _Table = tuple[dict[int, tuple[list[int], list[int]]], bytes, list[tuple[int, int]]]
 
