@@ -22,6 +22,7 @@ import argparse
 import glob
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import median_time
+from _timing import median_time  # noqa: E402  (bench/ is not a package)
 
 LIBS = ["/usr/lib/llvm-*/lib/libLLVM*.so.*", "/usr/lib/llvm-*/lib/libclang-cpp.so*",
         "/usr/lib/llvm-*/lib/liblldb.so*", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6"]
@@ -96,8 +97,7 @@ def main() -> None:
         t_in.append(median_time(in_process, 1, warm=False))
         t_ours.append(median_time(ours, 1, warm=False))
         t_peer.append(median_time(peer, 1, warm=False))
-    med = lambda xs: sorted(xs)[len(xs) // 2]
-    ti, to, tp = med(t_in), med(t_ours), med(t_peer)
+    ti, to, tp = (statistics.median(t) for t in (t_in, t_ours, t_peer))
     print(f"in-process demangle_many: {ti:.3f} s  ({len(names) / ti:,.0f} names/s)")
     print(f"symmap demangle < names:  {to:.3f} s")
     print(f"llvm-cxxfilt < names:     {tp:.3f} s")

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from symmap.formats.elf.elffile import SHF_ALLOC, iter_symbols, open_elf
+from symmap.formats.elf.elffile import SHF_ALLOC, open_elf
 from symmap.formats.macho import load_commands as macho
 from symmap.formats.macho.symbols import image_symbol_columns, iter_exports, iter_nlist
 from symmap.model import Image
 from symmap.symbolize.elf_symbols import elf_index
 from symmap.symbolize.index_loaders import macho_index
+from tests.support.elf_symbols_reference import iter_symbols
 from tests.conftest import OWN_FIXTURES, SHARED_FIXTURES
 
 lief = pytest.importorskip("lief")

@@ -59,14 +59,17 @@ def test_swift_manglings():
 
 
 # --- Rust ------------------------------------------------------------------
+def _unescape(field: str) -> str:
+    return field.encode("ascii").decode("unicode_escape")
+
+
 def _rust_rows():
     out = []
     for line in _fixture("rustc-demangle-tests.tsv").read_text("ascii").splitlines():
         if line.startswith("#"):
             continue
         path, lineno, macro, mangled, want = line.split("\t")
-        dec = lambda s: s.encode("ascii").decode("unicode_escape")
-        out.append((path, int(lineno), macro, dec(mangled), dec(want)))
+        out.append((path, int(lineno), macro, _unescape(mangled), _unescape(want)))
     return out
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import struct
 
-from symmap.formats.elf.elffile import SHF_ALLOC, iter_symbols, parse_elf
+from symmap.formats.elf.elffile import SHF_ALLOC, parse_elf
 from symmap.model import Image
 from symmap.symbolize.elf_symbols import elf_index
+from tests.support.elf_symbols_reference import iter_symbols
 from tests.conftest import OWN_FIXTURES
 
 ELF = OWN_FIXTURES / "symbols" / "symbols-elf"
