@@ -85,7 +85,10 @@ def test_agrees_with_psutil_on_a_child_with_many_mappings(tmp_path):
         assert len(t.regions) == len(theirs) > 6000
         for r, m in zip(t.regions, theirs):
             start, end = (int(x, 16) for x in m.addr.split("-"))
-            assert (r.start, r.end, r.resident, r.swapped) == (start, end, m.rss, m.swap)
+            assert (r.start, r.end) == (start, end)
+            if r.kind in ("vdso", "vvar"):
+                continue            # kernel pages: their Rss moves between two reads
+            assert (r.resident, r.swapped) == (m.rss, m.swap)
             assert r.dirty == m.private_dirty + m.shared_dirty
             if r.path and r.path.startswith("/") and r.kind == "file":
                 assert r.path == m.path
