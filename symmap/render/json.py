@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any, TextIO
 
 from symmap import __version__
 from symmap.model import Image, Region, Segment, SharedCache, Target, Thread, prot_str
@@ -18,7 +20,7 @@ from symmap.render.escape import json_safe
 SCHEMA = 1
 GENERATOR = f"symmap {__version__}"
 
-__all__ = ["SCHEMA", "to_dict", "dumps", "region_dict", "image_dict"]
+__all__ = ["SCHEMA", "dumps", "image_dict", "iter_json", "region_dict", "to_dict", "write_json"]
 
 
 def _p(prot: int | None) -> str | None:
@@ -91,6 +93,12 @@ def _jsonable(v: Any) -> Any:
 
 def to_dict(t: Target) -> dict[str, Any]:
     """The whole report as plain JSON types (key order is stable)."""
+    return {k: (list(v) if isinstance(v, Iterator) else v) for k, v in _parts(t).items()}
+
+
+def _parts(t: Target) -> dict[str, Any]:
+    """``to_dict`` with the long lists (regions, images, threads) as iterators,
+    so ``iter_json`` can encode them a batch at a time."""
     return {
         "schema": SCHEMA,
         "generator": GENERATOR,
@@ -101,14 +109,15 @@ def to_dict(t: Target) -> dict[str, Any]:
             "info": _jsonable(t.info),
         },
         "notes": [json_safe(n) for n in t.notes],
-        "regions": [region_dict(r) for r in t.regions],
-        "images": [image_dict(i) for i in t.images],
+        "regions": map(region_dict, t.regions),
+        "images": map(image_dict, t.images),
         "shared_cache": cache_dict(t.shared_cache) if t.shared_cache else None,
-        "threads": [thread_dict(th) for th in t.threads],
+        "threads": map(thread_dict, t.threads),
     }
 
 
 _encode = json.JSONEncoder(ensure_ascii=True).encode
+BATCH = 1000
 
 
 def dumps(t: Target) -> str:
@@ -116,21 +125,46 @@ def dumps(t: Target) -> str:
     (region, image, ...) per line.  ``json.dumps(indent=...)`` runs in pure
     Python and costs 3x the C encoder on 10,000 regions, so each element is
     encoded compactly by the C encoder and only the outer layout is ours."""
-    return layout(to_dict(t))
+    return "".join(iter_json(t))
+
+
+def write_json(t: Target, out: TextIO) -> None:
+    """``dumps(t)`` and a newline written to ``out`` a batch of elements at a
+    time: the document is never built whole (at 60,000 regions it is 19 MB
+    of text, plus a dict per region)."""
+    out.writelines(iter_json(t))
+    out.write("\n")
+
+
+def iter_json(t: Target) -> Iterator[str]:
+    """The text of ``dumps(t)`` in pieces of at most BATCH list elements."""
+    return _iter_layout(_parts(t))
 
 
 def layout(d: dict[str, Any]) -> str:
     """Lay out a JSON object of lists the way ``dumps`` does."""
+    return "".join(_iter_layout(d))
+
+
+def _iter_layout(d: dict[str, Any]) -> Iterator[str]:
     enc = _encode
-    lines = ["{"]
+    yield "{\n"
     items = list(d.items())
     for i, (k, v) in enumerate(items):
         comma = "," if i < len(items) - 1 else ""
-        if isinstance(v, list) and v:
-            lines.append(f" {enc(k)}: [")
-            lines.append(",\n".join("  " + enc(x) for x in v))
-            lines.append(f" ]{comma}")
-        else:
-            lines.append(f" {enc(k)}: {enc(v)}{comma}")
-    lines.append("}")
-    return "\n".join(lines)
+        it = iter(v) if isinstance(v, (list, Iterator)) else None
+        first = next(it, _END) if it is not None else _END
+        if first is _END:
+            yield f" {enc(k)}: {enc([] if it is not None else v)}{comma}\n"
+            continue
+        yield f" {enc(k)}: [\n  {enc(first)}"
+        while True:
+            batch = list(islice(it, BATCH))
+            if not batch:
+                break
+            yield ",\n  " + ",\n  ".join(map(enc, batch))
+        yield f"\n ]{comma}\n"
+    yield "}"
+
+
+_END = object()
