@@ -35,3 +35,21 @@ def test_empty_lists_and_null_cache():
     d = json.loads(rj.dumps(t))
     assert d["regions"] == [] and d["threads"] == [] and d["shared_cache"] is None
     assert ' "regions": [],' in rj.dumps(t).splitlines()
+
+
+def test_fast_rows_equal_region_dict_encoding():
+    import random
+    rng = random.Random(3)
+    strs = [None, "", "/a b", "\u2028", "x\udcff", "\x1b[31m", '"q"\\', "é", "__TEXT"]
+    regions = []
+    for i in range(400):
+        regions.append(Region(rng.randrange(1 << 64), rng.randrange(1 << 64), rng.randrange(8),
+                              rng.choice([None, 0, 7]), rng.choice(strs), rng.choice([None, 0, 255]),
+                              rng.choice(strs), rng.choice([None, 0, 1 << 40]), rng.choice([None, 4096]),
+                              rng.choice([None, 0]), rng.choice(strs), rng.choice([None, 0, 1 << 63]),
+                              rng.choice(strs), rng.choice([None, 0, 3]), rng.choice(strs),
+                              rng.choice(strs), rng.choice(strs), rng.choice(strs)))
+    assert rj._fast_rows_match()
+    want = [rj._encode(rj.region_dict(r)) for r in regions]
+    assert list(rj.region_rows(regions)) == want
+    assert [json.loads(x) for x in want] == [json.loads(json.dumps(rj.region_dict(r))) for r in regions]
