@@ -61,7 +61,7 @@ CACHE_OURS = ("import sys; from symmap.formats.dyld_cache.reader import open_cac
               "c = open_cache(sys.argv[1]); paths = [i.path for i in c.images]; c.close()\n"
               "assert len(paths) >= 2000, len(paths)")
 CACHE_THEIRS = ("import sys; from DyldExtractor.dyld.dyld_context import DyldContext\n"
-                "f = open(sys.argv[1], 'rb'); d = DyldContext(f); subs = d.addSubCaches(sys.argv[1])\n"
+                "f = open(sys.argv[1], 'rb'); d = DyldContext(f); import pathlib; subs = d.addSubCaches(pathlib.Path(sys.argv[1]))\n"
                 "paths = [d.readString(im.pathFileOffset) for im in d.images]\n"
                 "[s.close() for s in subs]; assert len(paths) >= 2000, len(paths)")
 PHASES = r"""
@@ -254,7 +254,7 @@ def bench_core(gib: float, n: int, rows: list[dict[str, Any]]) -> None:
              {"cmd": [*base, "-o", "image list"], "env": LLDB_ENV}),
             ("regions + 1000 lookups", {"cmd": [PY, "-m", "symmap", "lookup", str(big), "-", "--brief"],
                                         "stdin": addr_file, "ok": (0, 1)},
-             {"cmd": [*base, "-s", str(cmds)], "env": LLDB_ENV})):
+             {"cmd": [*base, "-o", f"command source -e false {cmds}"], "env": LLDB_ENV})):
         if lldb:
             r = pairs(ours, theirs, n)
         else:

@@ -148,10 +148,18 @@ class _Builder:
         return prot, pr[1], kind, path, (int(off, 16) if backed else None)
 
     def add_smaps(self, rows: list[tuple[bytes, ...]]) -> None:
-        regions, ids, kb, flags, head = self.regions, self.ids, self.kb, self.flags, self._head
+        # _head inlined for anonymous rows (most of a big map): no call per row.
+        regions, ids, kb, flags, perms, head = self.regions, self.ids, self.kb, self.flags, self.perms, self._head
         append, id_append, ident = regions.append, ids.append, self._id
         for a, b, pm, off, ma, mi, ino, rest, rss, sd, pd, sw, vf in rows:
-            prot, share, kind, path, offset = head(a, b, pm, off, ma, mi, ino, rest)
+            if rest:
+                prot, share, kind, path, offset = head(a, b, pm, off, ma, mi, ino, rest)
+            else:
+                pr = perms.get(pm)
+                if pr is None:
+                    pr = perms[pm] = _perms(pm)
+                prot, share = pr
+                kind, path, offset = ("guard" if prot == 0 else "anon"), None, None
             max_prot = None
             if vf is not None:
                 fl = flags.get(vf)
@@ -164,7 +172,7 @@ class _Builder:
                     kind = "stack"
             append(Region(int(a, 16), int(b, 16), prot, max_prot, share, None, kind,
                           kb[rss], kb[sd] + kb[pd], kb[sw], path, offset))
-            id_append(ident(ma, mi, ino) if ino != b"0" else NO_ID)
+            id_append(NO_ID if ino == b"0" else ident(ma, mi, ino))
 
     def add_maps(self, rows: list[tuple[bytes, ...]]) -> None:
         for a, b, pm, off, ma, mi, ino, rest in rows:
