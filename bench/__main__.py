@@ -208,11 +208,15 @@ def bench_lookup(nfun: int, naddr: int, n: int, rows: list[dict[str, Any]]) -> N
 
 
 def bench_cache(n_images: int, n_locals: int, n: int, rows: list[dict[str, Any]]) -> None:
-    bdc = _load("bench_dyld_cache", BENCH / "bench_dyld_cache.py")
     out = WORK / f"cache-{n_images}-{n_locals}" / "dyld_shared_cache_arm64"
     main = Path(str(out))
     if not main.exists():
-        main = bdc.build_big(out, n_images, n_locals)
+        # Built in a child: a big build here would raise this process's RSS, and Linux
+        # carries a parent's RSS high-water mark into every child it forks (ru_maxrss).
+        code = ("import sys, pathlib; sys.path[:0] = sys.argv[4:]; import bench_dyld_cache as b; "
+                "b.build_big(pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
+        subprocess.run([PY, "-c", code, str(out), str(n_images), str(n_locals), str(BENCH), str(ROOT)],
+                       check=True, cwd=str(ROOT), stdout=subprocess.DEVNULL)
     theirs: dict[str, Any] = {"cmd": [PY, "-c", CACHE_THEIRS, str(main)]}
     try:
         import DyldExtractor  # noqa: F401
