@@ -194,7 +194,10 @@ def bench_lookup(nfun: int, naddr: int, n: int, rows: list[dict[str, Any]]) -> N
     bs = _load("bench_symbolize", BENCH / "bench_symbolize.py")
     bins = bs.build(nfun, str(WORK))
     for kind, path in sorted(bins.items()):
-        lo, hi = bs.text_range(path)
+        # In a child, like every build: this process's RSS is inherited by each child's ru_maxrss.
+        code = "import sys; sys.path[:0] = sys.argv[2:]; import bench_symbolize as b; print(*b.text_range(sys.argv[1]))"
+        lo, hi = map(int, subprocess.run([PY, "-c", code, path, str(BENCH), str(ROOT)], capture_output=True,
+                                         text=True, check=True, cwd=str(ROOT)).stdout.split())
         rng = random.Random(5)
         addr_file = WORK / f"addrs-{kind}-{naddr}.txt"
         addr_file.write_text("\n".join(hex(rng.randrange(lo, hi)) for _ in range(naddr)) + "\n")
@@ -273,8 +276,8 @@ def bench_core(gib: float, n: int, rows: list[dict[str, Any]]) -> None:
 # ---- output ---------------------------------------------------------------------------------
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = [f"{'benchmark':58s} {'symmap':>9s} {'peer':>9s} {'ratio':>6s} {'RSS MB':>7s} {'peer MB':>7s}  "
-           f"{'goal':<18s} peer"]
+    out = [(f"{'benchmark':58s} {'symmap':>9s} {'peer':>9s} {'ratio':>6s} {'RSS MB':>7s} {'peer MB':>7s}  "
+            f"{'goal':<18s} peer")]
     for r in rows:
         if "skipped" in r:
             out.append(f"{r['name']:58s} skipped: {r['skipped']}")
@@ -317,7 +320,7 @@ def main() -> int:
     n = a.pairs or (3 if a.quick else 5)
     only = set((a.only or "startup,map,lookup,cache,core").split(","))
     WORK.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
                             cwd=str(ROOT)).stdout.strip()
     meta = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": commit,
             "python": sys.version.split()[0], "cpus": os.cpu_count(), "nice": os.nice(0),
@@ -337,6 +340,7 @@ def main() -> int:
         bench_core(1.0, n, rows)
     meta["loadavg_end"] = os.getloadavg()
     meta["seconds"] = round(time.perf_counter() - t0, 1)
+    # A child's ru_maxrss is at least this (Linux keeps the high-water mark across fork+exec).
     meta["self_rusage_maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"symmap {commit}, python {meta['python']}, {meta['cpus']} cpus, nice {meta['nice']}, "
           f"load {meta['loadavg_start'][0]:.1f} -> {meta['loadavg_end'][0]:.1f}, "
