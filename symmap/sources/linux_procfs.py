@@ -15,11 +15,16 @@ from __future__ import annotations
 import errno
 import os
 from bisect import bisect_right
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from symmap.errors import AccessDenied, NoSuchProcess, ProcessVanished
 from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
 from symmap.sources.procfs_smaps import classify, parse_bytes, read_regions
+
+if TYPE_CHECKING:
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_pid", "find_pids", "parse_maps", "ProcMemory"]
 
@@ -136,14 +141,14 @@ def parse_maps(text: str | bytes, with_counters: bool) -> tuple[list[Region], li
     return parse_bytes(data, with_counters, _slow_for(with_counters))
 
 
-def _slow_for(with_counters: bool):
+def _slow_for(with_counters: bool) -> Callable[[list[str]], tuple[list[Region], list[tuple[int, int]]]]:
     """The line-by-line parser procfs_smaps falls back to for text its regex does not fit."""
     return _parse_slow if with_counters else (lambda lines: _build(lines, None))
 
 
 def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
     heads: list[str] = []
-    vals: list[list] = [[], [], [], [], []]
+    vals: list[list[Any]] = [[], [], [], [], []]
     for line in lines:
         if not line:
             continue
@@ -165,7 +170,7 @@ def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
     return _build(heads, vals)
 
 
-def _build(heads: list[str], vals) -> tuple[list[Region], list[tuple[int, int]]]:
+def _build(heads: list[str], vals: Sequence[Any] | None) -> tuple[list[Region], list[tuple[int, int]]]:
     regions: list[Region] = []
     ids: list[tuple[int, int]] = []
     makedev = os.makedev
@@ -398,7 +403,7 @@ def _label_thread_stacks(proc: _Proc, regions: list[Region], notes: list[str]) -
         if i > 0:
             g = regions[i - 1]
             if g.end == r.start and g.prot == 0 and g.kind == "guard" and g.detail is None:
-                g.type, g.detail = "STACK GUARD", f"stack guard for thread {tid}"
+                g.kind, g.detail = "stack_guard", f"stack guard for thread {tid}"
     if denied:
         notes.append("thread stacks unnamed: /proc/PID/task/*/syscall needs ptrace access")
 
@@ -441,7 +446,7 @@ def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
         return None
 
 
-def open_pid(pid: int, opts) -> Target:
+def open_pid(pid: int, opts: OpenOptions) -> Target:
     root = getattr(opts, "procfs_root", "/proc") or "/proc"
     proc = _Proc(pid, root)
     if pid <= 0 or proc.gone():
