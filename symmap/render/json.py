@@ -152,10 +152,13 @@ def _iter_layout(d: dict[str, Any]) -> Iterator[str]:
     items = list(d.items())
     for i, (k, v) in enumerate(items):
         comma = "," if i < len(items) - 1 else ""
-        it = iter(v) if isinstance(v, (list, Iterator)) else None
-        first = next(it, _END) if it is not None else _END
+        if not isinstance(v, (list, Iterator)):
+            yield f" {enc(k)}: {enc(v)}{comma}\n"
+            continue
+        it = iter(v)
+        first = next(it, _END)
         if first is _END:
-            yield f" {enc(k)}: {enc([] if it is not None else v)}{comma}\n"
+            yield f" {enc(k)}: []{comma}\n"
             continue
         raw = isinstance(v, _Encoded)       # elements already JSON text
         yield f" {enc(k)}: [\n  {first if raw else enc(first)}"

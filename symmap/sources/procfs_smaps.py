@@ -18,7 +18,7 @@ import gc
 import os
 import re
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Protocol
 
 from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Region
 
@@ -40,6 +40,12 @@ NO_ID = (0, 0)
 
 Ids = list[tuple[int, int]]
 Slow = Callable[[list[str]], tuple[list[Region], Ids]]
+
+
+class Readable(Protocol):
+    """An open file read with ``readinto`` (FileIO; procfs files are read unbuffered)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 class _KB(dict[bytes, int]):
@@ -241,7 +247,7 @@ class _Bytes:
         return len(b)
 
 
-def read_regions(f: BinaryIO | _Bytes, counters: bool, slow: Slow) -> tuple[list[Region], Ids]:
+def read_regions(f: Readable, counters: bool, slow: Slow) -> tuple[list[Region], Ids]:
     """Regions from an open smaps/maps file, read CHUNK bytes at a time.
 
     ``slow(lines)`` parses decoded lines of a part the fast regex does not
