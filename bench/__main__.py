@@ -61,7 +61,8 @@ CACHE_OURS = ("import sys; from symmap.formats.dyld_cache.reader import open_cac
               "c = open_cache(sys.argv[1]); paths = [i.path for i in c.images]; c.close()\n"
               "assert len(paths) >= 2000, len(paths)")
 CACHE_THEIRS = ("import sys; from DyldExtractor.dyld.dyld_context import DyldContext\n"
-                "f = open(sys.argv[1], 'rb'); d = DyldContext(f); import pathlib; subs = d.addSubCaches(pathlib.Path(sys.argv[1]))\n"
+                "f = open(sys.argv[1], 'rb'); d = DyldContext(f); import pathlib\n"
+                "subs = d.addSubCaches(pathlib.Path(sys.argv[1]))\n"
                 "paths = [d.readString(im.pathFileOffset) for im in d.images]\n"
                 "[s.close() for s in subs]; assert len(paths) >= 2000, len(paths)")
 PHASES = r"""
