@@ -15,8 +15,9 @@ from symmap.annotate.region_types import name_regions
 __all__ = ["annotate"]
 
 
-def annotate(target: Target) -> Target:
-    """Annotate ``target`` in place (idempotent) and return it."""
+def annotate(target: Target, all_split_libs: bool = False) -> Target:
+    """Annotate ``target`` in place (idempotent) and return it.  ``all_split_libs``
+    (vmmap's -allSplitLibs): a row for every shared-cache gap, not only dirty ones."""
     if target.annotated:
         return target
     if target.shared_cache is not None:
@@ -25,7 +26,7 @@ def annotate(target: Target) -> Target:
         except ImportError:  # pragma: no cover - module always shipped
             split_shared_region = None
         if split_shared_region is not None:
-            split_shared_region(target)
+            split_shared_region(target, all_split_libs)
     join_images(target)
     name_regions(target)
     target.regions.sort(key=lambda r: (r.start, r.end))
