@@ -146,6 +146,8 @@ class Region:
     # not always END-START), and how many columns right of the usual layout vmmap printed it.
     vsize: int | None = field(default=None, compare=False, repr=False)
     shift: int = field(default=0, compare=False, repr=False)
+    # Not serialized: the kernel's VM object id (macOS live walk), for vmmap's coalescing.
+    object_id: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> int:

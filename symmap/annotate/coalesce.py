@@ -1,13 +1,17 @@
-"""vmmap's default coalescing of adjacent like rows (``--no-coalesce`` turns it off).
+"""vmmap's default coalescing of adjacent entries (``--no-coalesce`` turns it off).
 
-What vmmap merges, as measured on fixtures/vmmap/01.txt: one row per image
-segment even where the kernel holds it as several VM entries, but never two
-entries of anonymous memory -- 01.txt lists the adjacent, identical ``MALLOC
-guard page`` entries 105320000-105324000 and 105324000-105328000 as two
-rows.  So two rows merge when they touch, belong to the same image segment
-(``image`` and ``segment`` set and equal) and agree on every printed field:
-type, detail, protections, share mode and purgeability.  The summary's
-REGION COUNT stays the non-coalesced count, as vmmap labels it.
+What vmmap does not merge, as measured on fixtures/vmmap/01.txt: rows that
+merely look alike.  01.txt prints the adjacent, identical ``MALLOC guard
+page`` rows 105320000-105324000 / 105324000-105328000 and the two adjacent
+``__DATA`` rows of libsystem_pthread as separate rows, and its REGION COUNT
+(250, "non-coalesced") equals its row count.  So likeness of the printed
+fields is not vmmap's criterion; the one fact the kernel gives that can make
+two map entries one is the VM object: two entries merge when they touch, are
+the same VM object (``Region.object_id``, from ``vm_region_submap_info_64``
+``object_id_full``; the macOS live walk sets it) and agree on every printed
+field.  This is our reading of vmmap's behaviour, not Apple documentation;
+sources without object ids (Linux, files, saved reports) are never merged.
+The summary's REGION COUNT stays the non-coalesced count, as vmmap labels it.
 """
 from __future__ import annotations
 
@@ -23,9 +27,9 @@ def _add(a: int | None, b: int | None) -> int | None:
 
 
 def _like(a: Region, b: Region) -> bool:
-    return (a.end == b.start and a.image is not None and a.segment is not None
-            and (a.image, a.segment, a.type, a.detail, a.prot, a.max_prot, a.share_mode, a.purgeable)
-            == (b.image, b.segment, b.type, b.detail, b.prot, b.max_prot, b.share_mode, b.purgeable))
+    return (a.end == b.start and a.object_id is not None and a.object_id == b.object_id
+            and (a.type, a.detail, a.image, a.segment, a.prot, a.max_prot, a.share_mode, a.purgeable, a.depth)
+            == (b.type, b.detail, b.image, b.segment, b.prot, b.max_prot, b.share_mode, b.purgeable, b.depth))
 
 
 def coalesce(regions: list[Region]) -> list[Region]:

@@ -15,7 +15,12 @@ from typing import Any
 
 import click
 
-from symmap.commands.options import open_annotated, open_options, parse_int, target_options
+from symmap.commands.options import (
+    open_annotated,
+    open_options,
+    parse_int,
+    target_options,
+)
 
 EPILOG = """\b
 Examples:
@@ -112,7 +117,7 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
             from symmap.render.json import dumps
             click.echo(dumps(t))
             return
-        from symmap.render.text import render_report, render_address
+        from symmap.render.text import render_address, render_report
         width = None
         if not wide and sys.stdout.isatty():
             width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)

@@ -86,7 +86,8 @@ def walk_regions(task, page_size: int, *, pid: int | None = None, kernel=None,
             kind=_kind(ri.user_tag, ri.depth, ri.is_submap, path, ri.external_pager),
             resident=ri.pages_resident * page_size, dirty=ri.pages_dirtied * page_size,
             swapped=ri.pages_swapped_out * page_size, path=path,
-            offset=ri.offset if path else None, purgeable=purge, depth=ri.depth))
+            offset=ri.offset if path else None, purgeable=purge, depth=ri.depth,
+            object_id=ri.object_id_full or None))
     return out
 
 

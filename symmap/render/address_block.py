@@ -10,12 +10,12 @@ when no region holds it a ``GAP OF 0x… BYTES`` row in its place.
 from __future__ import annotations
 
 import bisect
-from typing import Callable
+from collections.abc import Callable
 
 from symmap.model import Region
 from symmap.render.vmmap_layout import Layout, column_header, format_row
 
-__all__ = ["address_block", "range_rows", "MARK", "INDENT"]
+__all__ = ["INDENT", "MARK", "address_block", "range_rows"]
 
 MARK = "--->  "
 INDENT = "      "

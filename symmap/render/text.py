@@ -7,18 +7,31 @@ list), Legend, Summary.  Every string taken from the target goes through
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from symmap import __version__
-from symmap.model import Region, Target, prot_str
+from symmap.model import Region, Target
 from symmap.render.escape import escape
 from symmap.render.summary import RESERVED_SUFFIX, summarize
-from symmap.render.vmmap_layout import (Layout, column_header, format_row, layout_of, legend_lines,
-                                        table_lines)
+from symmap.render.vmmap_layout import (
+    Layout,
+    column_header,
+    format_row,
+    layout_of,
+    legend_lines,
+    table_lines,
+)
 
-__all__ = ["format_size", "format_region_row", "render_report", "render_address", "COLUMN_HEADER",
-           "page_counter"]
+__all__ = [
+    "COLUMN_HEADER",
+    "format_region_row",
+    "format_size",
+    "page_counter",
+    "render_address",
+    "render_report",
+]
 
 COLUMN_HEADER = ("REGION TYPE                    START - END         [ VSIZE  RSDNT  DIRTY   SWAP]"
                  " PRT/MAX SHRMOD PURGE    REGION DETAIL")

@@ -12,15 +12,24 @@ its cells in the column layout of its own ``====`` rule.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from symmap.formats.vmmap.report import parse_size, rule_columns
 from symmap.model import Region, Target, prot_str
 from symmap.render.escape import escape
 
-__all__ = ["Layout", "layout_of", "column_header", "format_row", "legend_lines", "table_lines",
-           "WIDE_TYPES", "dirty_swapped_key"]
+__all__ = [
+    "WIDE_TYPES",
+    "Layout",
+    "column_header",
+    "dirty_swapped_key",
+    "format_row",
+    "layout_of",
+    "legend_lines",
+    "table_lines",
+]
 
 HEADER_24 = ("REGION TYPE                    START - END         [ VSIZE  RSDNT  DIRTY   SWAP]"
              " PRT/MAX SHRMOD PURGE    REGION DETAIL")

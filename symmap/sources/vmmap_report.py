@@ -9,7 +9,13 @@ VSIZE) are unknown (None).
 from __future__ import annotations
 
 from symmap.errors import CorruptInput
-from symmap.formats.vmmap.report import SummaryTable, TableRow, VmmapReport, parse_size, parse_vmmap_text
+from symmap.formats.vmmap.report import (
+    SummaryTable,
+    TableRow,
+    VmmapReport,
+    parse_size,
+    parse_vmmap_text,
+)
 from symmap.model import Image, Region, Segment, Target, parse_prot
 
 __all__ = ["open_file", "target_from_report"]
@@ -99,7 +105,7 @@ def target_from_report(rep, path: str) -> Target:
                    dirty=sizes[2] if len(row.sizes) >= 3 else None,
                    swapped=sizes[3] if len(row.sizes) >= 4 else None,
                    purgeable=row.purge, type=row.type, detail=row.detail,
-                   vsize=row.sizes[0] if row.sizes and row.sizes[0] != row.end - row.start else None,
+                   vsize=_own_vsize(row),
                    shift=row.shift)
         seg_row = _is_segment_row(row.type, row.detail)
         r.kind = _kind(row.type, row.detail, seg_row)
@@ -129,6 +135,15 @@ def target_from_report(rep, path: str) -> Target:
         t.notes.append(f"vmmap report: {rep.skipped} row(s) did not parse (cut lines?)")
     t.annotated = True
     return t
+
+
+def _own_vsize(row) -> int | None:
+    """vmmap's VSIZE when it is not END-START rounded (vmmap prints its own figure)."""
+    from symmap.render.text import format_size
+    v = row.sizes[0] if row.sizes else None
+    if v is None or v == row.end - row.start or parse_size(format_size(row.end - row.start)) == v:
+        return None
+    return v
 
 
 def _table_json(tb: SummaryTable) -> dict[str, object]:

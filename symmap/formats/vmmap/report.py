@@ -17,8 +17,18 @@ from dataclasses import dataclass, field
 
 from symmap.errors import CorruptInput
 
-__all__ = ["VmmapReport", "VmmapRow", "SummaryTable", "TableRow", "parse_vmmap_text", "parse_row",
-           "looks_like_vmmap", "looks_like_vmmap_summary", "parse_size", "ROW_RE"]
+__all__ = [
+    "ROW_RE",
+    "SummaryTable",
+    "TableRow",
+    "VmmapReport",
+    "VmmapRow",
+    "looks_like_vmmap",
+    "looks_like_vmmap_summary",
+    "parse_row",
+    "parse_size",
+    "parse_vmmap_text",
+]
 
 # Kept for callers that match whole lines; parse_row is the linear parser the report uses.
 ROW_RE = re.compile(
