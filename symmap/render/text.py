@@ -109,7 +109,8 @@ def _header(t: Target) -> list[str]:
     if load is not None:
         out.append(_label("Load Address", f"{load:#x}"))
     out.append(_label("Identifier", escape(str(info.get("identifier") or t.name or "???"))))
-    out.append(_label("Version", escape(str(info.get("version") or "???"))))
+    if info.get("version") or t.os != "linux":      # an ELF file has no version to print
+        out.append(_label("Version", escape(str(info.get("version") or "???"))))
     code = info.get("code_type") or CODE_TYPES.get(t.arch or "", t.arch or "???")
     out.append(_label("Code Type", escape(str(code))))
     plat = info.get("platform") or {"macos": "macOS", "linux": "Linux"}.get(t.os or "", "???")
