@@ -18,7 +18,7 @@ from symmap.formats.vmmap.report import (
 )
 from symmap.model import Image, Region, Segment, Target, parse_prot
 
-__all__ = ["open_file", "target_from_report"]
+__all__ = ["open_file", "target_from_report", "carry_summary_text"]
 
 # Detail texts of rows that belong to no single image.
 _NOT_IMAGE = ("dyld shared cache combined __LINKEDIT",)
@@ -170,3 +170,24 @@ def _carry_layout(t: Target, rep: VmmapReport) -> None:
         t.info["submaps"] = [{"start": r.start, "end": r.end, "prot": r.prot, "max_prot": r.max_prot,
                               "share_mode": r.share_mode, "detail": r.detail,
                               "sizes": [s for s in r.sizes]} for r in rep.submaps]
+
+
+def carry_summary_text(t: Target, text: str, what: str) -> None:
+    """Keep a report's own summary (an .ips ``vmSummary``) as the one to print, and say
+    so when it disagrees with the regions symmap rebuilt (a crash report lists a few)."""
+    from symmap.formats.vmmap.report import parse_summary_text
+    items = parse_summary_text(text)
+    tables = [x for x in items if isinstance(x, SummaryTable)]
+    if not tables:
+        return
+    t.info["vmmap_summary"] = [x if isinstance(x, str) else _table_json(x) for x in items]
+    t.info.setdefault("vmmap_layout", {})["summary_titled"] = True
+    total = next((r for r in tables[0].totals if r.name == "TOTAL"), None)
+    if total is None or not total.cells:
+        return
+    from symmap.render.text import format_size
+    ours_v, ours_n = format_size(sum(r.size for r in t.regions)), str(len(t.regions))
+    theirs_v, theirs_n = total.cells[0], total.cells[-1]
+    if (ours_v, ours_n) != (theirs_v, theirs_n):
+        t.notes.append(f"the summary is the {what}'s own (TOTAL {theirs_v} in {theirs_n} regions); "
+                       f"the regions rebuilt from it hold {ours_v} in {ours_n}")

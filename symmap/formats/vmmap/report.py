@@ -207,6 +207,15 @@ def _parse_summary(lines: list[str], rep: VmmapReport) -> None:
         rep.summary.append(line)
 
 
+def parse_summary_text(text: str) -> list[str | SummaryTable]:
+    """A summary block alone (a crash report's ``vmSummary`` / "VM Region Summary")."""
+    rep = VmmapReport()
+    _parse_summary(text[:MAX_BYTES].splitlines(), rep)
+    while rep.summary and isinstance(rep.summary[-1], str) and not rep.summary[-1].strip():
+        rep.summary.pop()
+    return rep.summary
+
+
 def parse_vmmap_text(data: bytes, path: str | None = None) -> VmmapReport:
     if len(data) > MAX_BYTES:
         raise CorruptInput("vmmap report", f"{len(data)} bytes is larger than any vmmap report", path)
