@@ -269,6 +269,8 @@ def _summary(t: Target, size: Callable[[int | None], str] = format_size, sort_by
             out.extend(table_lines(item, sort_by_size) if isinstance(item, dict) else [escape(str(item))])
         out.append("")
         return out
+    if zones is None:
+        zones = _zone_table(t, size, sort_by_size)
     s = summarize(t)
     out = [f"==== Summary for process {pid}"]
     if s.readonly_total is not None:
@@ -302,6 +304,44 @@ def _summary(t: Target, size: Callable[[int | None], str] = format_size, sort_by
     if zones:
         out.extend(zones)
         out.append("")
+    return out
+
+
+ZONE_HEAD = (
+    "                                 VIRTUAL   RESIDENT      DIRTY    SWAPPED ALLOCATION      BYTES DIRTY+SWAP"
+    "          REGION\n"
+    "MALLOC ZONE                         SIZE       SIZE       SIZE       SIZE      COUNT  ALLOCATED  FRAG SIZE"
+    "  % FRAG   COUNT")
+ZONE_RULE = ("===========                      =======  =========  =========  =========  =========  =========  "
+             "=========  ======  ======")
+
+
+def _zone_table(t: Target, size: Callable[[int | None], str], sort_by_size: bool) -> list[str] | None:
+    """vmmap's MALLOC ZONE table from ``info["malloc_zones"]`` (symmap/darwin/malloc_zones.py);
+    columns a remote reader cannot know print ``-``."""
+    rows = t.info.get("malloc_zones")
+    if not isinstance(rows, list) or not rows:
+        return None
+    rows = [r for r in rows if isinstance(r, dict)]
+    if sort_by_size:
+        rows = sorted(rows, key=lambda r: -((r.get("dirty") or 0) + (r.get("swapped") or 0)))
+
+    def num(v: Any) -> str:
+        return str(v) if isinstance(v, int) else "-"
+
+    def line(name: str, r: dict[str, Any]) -> str:
+        frag = r.get("frag")
+        return (f"{escape(name):<33}{size(r.get('virtual')):>7}" + "".join(
+            f"{size(r.get(k)):>11}" for k in ("resident", "dirty", "swapped"))
+            + f"{num(r.get('allocation_count')):>11}{size(r.get('bytes_allocated')):>11}{size(frag):>11}"
+            + f"{'-':>8}{num(r.get('region_count')):>8}")
+
+    def total(k: str) -> int | None:
+        vals = [r.get(k) for r in rows]
+        return None if any(not isinstance(v, int) for v in vals) else sum(vals)
+    out = [ZONE_HEAD, ZONE_RULE] + [line(str(r.get("name")), r) for r in rows] + [ZONE_RULE]
+    out.append(line("TOTAL", {k: total(k) for k in ("virtual", "resident", "dirty", "swapped", "allocation_count",
+                                                      "bytes_allocated", "frag", "region_count")}))
     return out
 
 
