@@ -34,8 +34,16 @@ from dataclasses import dataclass, field
 
 from symmap.model import MemoryReader, Target
 
-__all__ = ["MallocZone", "read_malloc_zones", "attach_zone_table", "ZONE_NAME_OFF", "ZONE_INTROSPECT_OFF",
-           "ZONE_VERSION_OFF", "INTROSPECT_ZONE_TYPE_OFF", "NANO_BASE"]
+__all__ = [
+    "INTROSPECT_ZONE_TYPE_OFF",
+    "NANO_BASE",
+    "ZONE_INTROSPECT_OFF",
+    "ZONE_NAME_OFF",
+    "ZONE_VERSION_OFF",
+    "MallocZone",
+    "attach_zone_table",
+    "read_malloc_zones",
+]
 
 ZONE_NAME_OFF = 72
 ZONE_INTROSPECT_OFF = 96

@@ -18,7 +18,7 @@ from symmap.render.escape import json_safe
 SCHEMA = 1
 GENERATOR = f"symmap {__version__}"
 
-__all__ = ["SCHEMA", "to_dict", "dumps", "region_dict", "image_dict"]
+__all__ = ["SCHEMA", "dumps", "image_dict", "region_dict", "to_dict"]
 
 
 def _p(prot: int | None) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from symmap.model import Region, Target
 
-__all__ = ["SummaryRow", "Summary", "summarize", "summary_type", "RESERVED_SUFFIX", "UNUSED_SUMMARY"]
+__all__ = ["RESERVED_SUFFIX", "UNUSED_SUMMARY", "Summary", "SummaryRow", "summarize", "summary_type"]
 
 # vmmap folds every "unused <seg>" row of the shared cache into one summary line.
 UNUSED_SUMMARY = "unused but dirty shlib __DATA"

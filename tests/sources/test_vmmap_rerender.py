@@ -160,3 +160,43 @@ def test_json_of_a_report_carries_its_summary_tables():
     zones = [x for x in d["target"]["info"]["vmmap_summary"] if isinstance(x, dict)][1]
     assert zones["rows"][0][:2] == ["DefaultMallocZone_0x105348000",
                                     ["512.0M", "96K", "96K", "176K", "173", "6K", "266K", "98%", "1"]]
+
+
+SUMMARY_ONLY = """\
+Process:         demo [42]
+Path:            /usr/local/bin/demo
+Code Type:       ARM64
+Target Type:     live task
+
+Date/Time:       2026-05-15 14:08:00.862 +0200
+OS Version:      macOS 26.4.1 (25E253)
+Report Version:  7
+Analysis Tool:   /usr/bin/vmmap
+
+Physical footprint:         11.5G
+Physical footprint (peak):  14.5G
+Idle exit:                  untracked
+----
+
+ReadOnly portion of Libraries: Total=1.1G resident=386.2M(33%) swapped_out_or_unallocated=781.8M(67%)
+
+                                VIRTUAL RESIDENT    DIRTY  SWAPPED VOLATILE   NONVOL    EMPTY   REGION 
+REGION TYPE                        SIZE     SIZE     SIZE     SIZE     SIZE     SIZE     SIZE    COUNT (non-coalesced) 
+===========                     ======= ========    =====  ======= ========   ======    =====  ======= 
+IOAccelerator (graphics)          5008K    4864K    4864K       0K       0K    4864K       0K      142 
+Stack (reserved)                   544K       0K       0K       0K       0K       0K       0K        1         reserved VM address space (unallocated)
+Memory Tag 22                     64.0M      32K      32K       0K       0K       0K       0K        1 
+===========                     ======= ========    =====  ======= ========   ======    =====  ======= 
+TOTAL                             15.8G    12.8G    10.0G     1.5G       0K    4912K       0K     3270 
+TOTAL, minus reserved VM space    15.8G    12.8G    10.0G     1.5G       0K    4912K       0K     3270 
+"""
+
+
+def test_vmmap_summary_output_with_its_header_is_a_target_and_prints_back(tmp_path):
+    """`vmmap -summary` (layout as a macOS 26 output found quoting it: header, "----", the
+    summary, no region list); built here, not a saved real file (its source had no provenance)."""
+    p = tmp_path / "summary.txt"
+    p.write_text(SUMMARY_ONLY)
+    out = _run("map", str(p))
+    assert _ours(out) == [ln for ln in SUMMARY_ONLY.split("\n") if not ln.startswith("Analysis Tool:")]
+    assert "Memory Tag 22                     64.0M" in out          # a number in the name is not a cell

@@ -54,15 +54,19 @@ def parse_size(tok: str) -> int | None:
     return round(float(m.group(1)) * _UNITS[m.group(2)])
 
 
+_TOOL_RE = re.compile(rb"(?m)^Analysis Tool:[ \t]+[^\r\n]{0,200}vmmap")
+
+
 def looks_like_vmmap(head: bytes) -> bool:
+    # "Analysis Tool: …vmmap" names vmmap itself (a `vmmap -summary` has no region list).
     return (b"Virtual Memory Map of process" in head or b"==== Non-writable regions for process" in head
-            or b"==== regions for process" in head)
+            or b"==== regions for process" in head or _TOOL_RE.search(head) is not None)
 
 
 def looks_like_vmmap_summary(head: bytes) -> bool:
     """``vmmap -summary`` output, or a pasted summary table alone (checked after crash reports,
     whose "VM Region Summary" quotes the same table)."""
-    return (b"COUNT (non-coalesced)" in head or b"Analysis Tool:   /usr/bin/vmmap" in head
+    return (b"COUNT (non-coalesced)" in head
             or (b"REGION TYPE" in head and b"VIRTUAL" in head and b"===========" in head))
 
 
