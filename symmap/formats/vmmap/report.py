@@ -194,8 +194,12 @@ def _parse_summary(lines: list[str], rep: VmmapReport) -> None:
         if line.startswith("==========="):
             if table is None:
                 table = SummaryTable(rule=line)
-                while rep.summary and isinstance(rep.summary[-1], str) and rep.summary[-1].strip():
-                    table.head.insert(0, rep.summary.pop())     # the column titles above the rule
+                while rep.summary:
+                    last = rep.summary[-1]
+                    if not isinstance(last, str) or not last.strip():
+                        break
+                    table.head.insert(0, last)      # the column titles above the rule
+                    rep.summary.pop()
                 rep.summary.append(table)
                 after_rule = 1
             else:
