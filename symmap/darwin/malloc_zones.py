@@ -137,3 +137,46 @@ def attach_zone_table(t: Target, zones: list[MallocZone]) -> None:
 
 def _sum(xs: list[int | None]) -> int | None:
     return None if any(x is None for x in xs) else sum(x for x in xs if x is not None)
+
+
+LIBMALLOC = "/usr/lib/system/libsystem_malloc.dylib"
+_GLOBALS = ("_malloc_zones", "_malloc_num_zones")
+MAX_SCAN = 200_000          # symbols scanned for the two globals (libsystem_malloc has ~2k)
+
+
+def _globals_of(t: Target) -> tuple[int, int] | str:
+    """Runtime addresses of libsystem_malloc's two globals, from its own symbols (the
+    same addresses malloc_get_all_zones takes from its own image), or why not."""
+    im = next((i for i in t.images if i.path == LIBMALLOC or i.install_name == LIBMALLOC), None)
+    if im is None:
+        return "libsystem_malloc is not among the loaded images"
+    from symmap.symbolize.symbolizer import Symbolizer
+    index, _ = Symbolizer(t).index_for(im)
+    if index is None:
+        return "libsystem_malloc's symbols are unavailable"
+    found: dict[str, int] = {}
+    for start in index.starts[:MAX_SCAN]:
+        name = index.name_of(start)
+        if name in _GLOBALS:
+            found[name] = start
+            if len(found) == 2:
+                break
+    if len(found) < 2:
+        return "libsystem_malloc's symbols do not name malloc_zones / malloc_num_zones"
+    slide = im.slide or 0
+    return found["_malloc_zones"] + slide, found["_malloc_num_zones"] + slide
+
+
+def attach_live(t: Target) -> None:
+    """The MALLOC ZONE table of a live macOS task (read-only), or a note why it is absent."""
+    if t.memory is None:
+        t.notes.append("MALLOC ZONE table: absent (no task memory to read the zones from)")
+        return
+    where = _globals_of(t)
+    if isinstance(where, str):
+        t.notes.append(f"MALLOC ZONE table: absent ({where})")
+        return
+    zones, notes = read_malloc_zones(t.memory, *where)
+    t.notes.extend(notes)
+    if zones:
+        attach_zone_table(t, zones)

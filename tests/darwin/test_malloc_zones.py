@@ -89,3 +89,46 @@ def test_hostile_zone_counts_and_pointers_give_notes_not_errors():
     sim.write(NUM_VAR, struct.pack("<i", 200))          # array runs off the mapping
     zones, notes = read_malloc_zones(TaskMemory(sim, PAGE), ZONES_VAR, NUM_VAR)
     assert notes and len(zones) <= 2
+
+
+def test_live_open_reads_the_zones_through_libsystem_mallocs_own_globals():
+    """The whole live path on a simulated task: dyld's image list names libsystem_malloc
+    (a stub with the two globals, fixtures/malloc/build.sh), its symbols give the globals'
+    addresses, and the zones are read from them read-only."""
+    from pathlib import Path
+
+    from symmap.darwin.malloc_zones import attach_live
+    from symmap.sources import OpenOptions
+    from symmap.sources.macos_live import open_pid
+    from tests.darwin.conftest import DYLD, EXE, macho
+
+    stub = (Path(__file__).parents[2] / "fixtures/malloc/libsystem_malloc_stub-arm64.dylib").read_bytes()
+    lib = 0x1E1000000
+    sim = SimulatedTask(pid=4242, page_size=PAGE)
+    sim.place_macho(EXE, macho("gimli-base-arm64"), "/usr/local/bin/demo")
+    sim.place_macho(DYLD, macho("gimli-imports.bundle"), "/usr/lib/dyld")
+    _, slide = sim.place_macho(lib, stub, "/usr/lib/system/libsystem_malloc.dylib")
+    zones_var, num_var, area = 0x4008 + slide, 0x4000 + slide, 0x4010 + slide   # llvm-nm of the stub
+    sim.map(HELPER, PAGE, 1, 7, tag=1, share_mode="SHM", resident=PAGE, dirty=PAGE)
+    sim.map(DEFAULT, PAGE, 1, 7, tag=1, share_mode="SHM", resident=PAGE, dirty=PAGE)
+    sim.map(0x600000000000, 512 << 20, 3, 7, tag=11, share_mode="SHM",
+            resident=96 << 10, dirty=96 << 10, swapped=176 << 10)
+    sim.write(zones_var, struct.pack("<Q", area))
+    sim.write(num_var, struct.pack("<i", 2))
+    sim.write(area, struct.pack("<QQ", DEFAULT, HELPER))
+    sim.write(area + 0x100, b"DefaultMallocZone\0MallocHelperZone\0")
+    sim.write(DEFAULT, _zone(area + 0x100, area + 0x800, 16))
+    sim.write(HELPER, _zone(area + 0x100 + 18, area + 0x900, 13))
+    sim.set_dyld_infos([(EXE, "/usr/local/bin/demo"), (lib, "/usr/lib/system/libsystem_malloc.dylib")],
+                       dyld_load_address=DYLD)
+    t = open_pid(4242, OpenOptions(task=sim))
+    try:
+        annotate(t)
+        attach_live(t)                       # what pipeline.open_annotated runs for live macOS
+        assert [z["name"] for z in t.info["malloc_zones"]] == [
+            "DefaultMallocZone_0x105348000", "MallocHelperZone_0x10530c000"]
+        assert t.info["malloc_zones"][0]["virtual"] == 512 << 20
+        out = render_report(t)
+        assert "DefaultMallocZone_0x105348000     512.0M        96K        96K       176K" in out
+    finally:
+        t.close()
