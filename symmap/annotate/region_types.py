@@ -52,7 +52,10 @@ def name_regions(target: Target) -> None:
     for r in target.regions:
         if r.type is not None and r.detail is not None:
             continue
-        if r.kind in _GENERIC_KIND_NAMES and target.os not in ("macos", "linux"):
+        if r.kind == "stack_guard":
+            # a source found the thread stack right above this guard (vmmap's name)
+            t, d = "STACK GUARD", r.detail
+        elif r.kind in _GENERIC_KIND_NAMES and target.os not in ("macos", "linux"):
             t, d = _GENERIC_KIND_NAMES[r.kind], r.path
         else:
             t, d = namer(r)

@@ -5,7 +5,6 @@ from typing import Any, Callable
 
 import click
 
-from symmap.errors import BadTarget
 
 __all__ = ["INT", "target_options", "open_options", "open_annotated"]
 

@@ -17,7 +17,7 @@ from symmap.errors import CorruptInput
 Buffer = Union[bytes, bytearray, memoryview, "mmap.mmap"]  # noqa: F821
 
 __all__ = ["Buffer", "unpack_at", "cstring_at", "check_range", "bounded_count",
-           "read_uleb128", "read_sleb128"]
+           "read_uleb128"]
 
 
 def check_range(buf_len: int, off: int, size: int, what: str, path: str | None = None,
@@ -79,21 +79,3 @@ def read_uleb128(buf: Buffer, off: int, end: int) -> tuple[int, int]:
         shift += 7
         if shift > 70:
             raise ValueError("uleb128 too long")
-
-
-def read_sleb128(buf: Buffer, off: int, end: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if off >= end:
-            raise ValueError("sleb128 runs past its data")
-        b = buf[off]
-        off += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            if b & 0x40:
-                result -= 1 << shift
-            return result, off
-        if shift > 70:
-            raise ValueError("sleb128 too long")

@@ -18,7 +18,6 @@ Resident/dirty/swapped are None.  ``info`` carries the header facts (see
 from __future__ import annotations
 
 import os
-import struct
 from typing import Iterable
 
 from symmap.errors import BadTarget
@@ -299,14 +298,9 @@ def _read_header(path: str) -> list:
         with open(path, "rb") as f:
             head = f.read(4096)
             if _m.is_fat_magic(head):
-                magic, n = struct.unpack_from(">II", head, 0)
-                st = struct.Struct(">IIQQII" if magic == _m.FAT_MAGIC_64 else ">IIIII")
                 out = []
-                for i in range(min(n, 16)):
-                    if 8 + (i + 1) * st.size > len(head):
-                        break
-                    offset = st.unpack_from(head, 8 + i * st.size)[2]
-                    f.seek(offset)
+                for sl in _m.parse_fat(head, path, os.fstat(f.fileno()).st_size)[:16]:
+                    f.seek(sl.offset)
                     out += _thin(f.read(_MAX_HEADER), path)
                 return out
             if _m.is_macho_magic(head):

@@ -461,7 +461,7 @@ def _label_thread_stacks(proc: _Proc, regions: list[Region], notes: list[str]) -
         if i > 0:
             g = regions[i - 1]
             if g.end == r.start and g.prot == 0 and g.kind == "guard" and g.detail is None:
-                g.type, g.detail = "STACK GUARD", f"stack guard for thread {tid}"
+                g.kind, g.detail = "stack_guard", f"stack guard for thread {tid}"
     if denied:
         notes.append("thread stacks unnamed: /proc/PID/task/*/syscall needs ptrace access")
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
 
 from symmap.errors import BadTarget, CorruptInput, SymmapError
 from symmap.formats.macho import core as mc
-from symmap.formats.macho.load_commands import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM, MachO, parse_macho,
-                             to_image)
+from symmap.formats.macho.load_commands import (CPU_TYPE_ARM, MH_DYLINKER, MachO, parse_macho, peek_header,
+                                                to_image)
 from symmap.model import CacheMapping, Image, Region, SharedCache, Target, Thread
 
 __all__ = ["open_file", "MAX_HEADER", "find_dyld"]
@@ -98,13 +97,10 @@ def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
 
 def _read_macho(mem: mc.CoreMemory, addr: int, path: str) -> MachO | None:
     """Parse the mach_header + load commands at ``addr`` in core memory, or None."""
-    head = mem.read(addr, 32)
-    if len(head) < 28:
+    hdr = peek_header(mem.read(addr, 32))
+    if hdr is None:
         return None
-    magic, _cpu, _sub, _ft, _n, sizeofcmds = struct.unpack_from("<6I", head)
-    if magic != MH_MAGIC_64 and magic != 0xFEEDFACE:
-        return None
-    buf = mem.read(addr, min(32 + sizeofcmds, MAX_HEADER))
+    buf = mem.read(addr, min(32 + hdr.sizeofcmds, MAX_HEADER))
     try:
         return parse_macho(buf, 0, path)
     except CorruptInput:
@@ -267,11 +263,9 @@ def find_dyld(core: mc.CoreFile, mem: mc.CoreMemory) -> int | None:
     for s in core.segments[:MAX_SCAN]:
         if s.present < 32 or not mem.may_hold_data(s.vmaddr):
             continue
-        head = mem.read(s.vmaddr, 16)
-        if len(head) == 16:
-            magic, _c, _s, ft = struct.unpack("<4I", head)
-            if magic in (MH_MAGIC_64, 0xFEEDFACE) and ft == MH_DYLINKER:
-                return s.vmaddr
+        hdr = peek_header(mem.read(s.vmaddr, 28))
+        if hdr is not None and hdr.filetype == MH_DYLINKER:
+            return s.vmaddr
     return None
 
 
