@@ -29,27 +29,21 @@ attributed to it from data (its zone structure, the nano range).
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
+from symmap.formats.libmalloc.zones import (
+    INTROSPECT_ZONE_TYPE_OFF,
+    ZONE_HEADER_SIZE,
+    parse_i32,
+    parse_pointers,
+    parse_u32,
+    parse_u64,
+    parse_zone_header,
+)
 from symmap.model import MemoryReader, Target
 
-__all__ = [
-    "INTROSPECT_ZONE_TYPE_OFF",
-    "NANO_BASE",
-    "ZONE_INTROSPECT_OFF",
-    "ZONE_NAME_OFF",
-    "ZONE_VERSION_OFF",
-    "MallocZone",
-    "attach_zone_table",
-    "read_malloc_zones",
-]
+__all__ = ["NANO_BASE", "MallocZone", "attach_live", "attach_zone_table", "read_malloc_zones"]
 
-ZONE_NAME_OFF = 72
-ZONE_INTROSPECT_OFF = 96
-ZONE_VERSION_OFF = 104
-ZONE_HEADER_SIZE = 112
-INTROSPECT_ZONE_TYPE_OFF = 128
 NANO_BASE = 0x6 << 44
 NANO_END = 0x7 << 44
 MAX_ZONES = 256                 # libmalloc grows its array a page at a time; a real process has a handful
@@ -70,10 +64,6 @@ class MallocZone:
         return f"{self.name or '???'}_{self.address:#x}"
 
 
-def _u64(b: bytes, off: int) -> int | None:
-    return struct.unpack_from("<Q", b, off)[0] if len(b) >= off + 8 else None
-
-
 def _cstr(mem: MemoryReader, addr: int) -> str | None:
     raw = mem.read(addr & _VA_MASK, MAX_NAME) if addr else b""
     if not raw:
@@ -84,30 +74,27 @@ def _cstr(mem: MemoryReader, addr: int) -> str | None:
 def read_malloc_zones(mem: MemoryReader, zones_var: int, num_zones_var: int) -> tuple[list[MallocZone], list[str]]:
     """The zones malloc_get_all_zones would list, and notes for what could not be read."""
     notes: list[str] = []
-    arr = _u64(mem.read(zones_var, 8), 0)
-    raw_n = mem.read(num_zones_var, 4)
-    if arr is None or len(raw_n) < 4:
+    arr = parse_u64(mem.read(zones_var, 8))
+    n = parse_i32(mem.read(num_zones_var, 4))
+    if arr is None or n is None:
         return [], ["malloc zones: malloc_zones / malloc_num_zones unreadable"]
-    n = struct.unpack("<i", raw_n)[0]
     if n < 0 or n > MAX_ZONES:
         return [], [f"malloc zones: malloc_num_zones = {n} is not a zone count"]
-    ptrs = mem.read(arr & _VA_MASK, 8 * n)
-    if len(ptrs) < 8 * n:
-        notes.append(f"malloc zones: {n} zones, only {len(ptrs) // 8} pointers readable")
+    ptrs = parse_pointers(mem.read(arr & _VA_MASK, 8 * n))
+    if len(ptrs) < n:
+        notes.append(f"malloc zones: {n} zones, only {len(ptrs)} pointers readable")
     zones: list[MallocZone] = []
-    for i in range(len(ptrs) // 8):
-        za = struct.unpack_from("<Q", ptrs, 8 * i)[0] & _VA_MASK
-        head = mem.read(za, ZONE_HEADER_SIZE) if za else b""
-        if len(head) < ZONE_HEADER_SIZE:
+    for i, p in enumerate(ptrs):
+        za = p & _VA_MASK
+        head = parse_zone_header(mem.read(za, ZONE_HEADER_SIZE)) if za else None
+        if head is None:
             notes.append(f"malloc zones: zone {i} at {za:#x} unreadable")
             continue
-        version = struct.unpack_from("<I", head, ZONE_VERSION_OFF)[0]
         zone_type = None
-        if version >= 14:
-            intro = (_u64(head, ZONE_INTROSPECT_OFF) or 0) & _VA_MASK
-            zt = mem.read(intro + INTROSPECT_ZONE_TYPE_OFF, 4) if intro else b""
-            zone_type = struct.unpack("<I", zt)[0] if len(zt) == 4 else None
-        zones.append(MallocZone(za, _cstr(mem, _u64(head, ZONE_NAME_OFF) or 0), version, zone_type))
+        if head.version >= 14:
+            intro = head.introspect & _VA_MASK
+            zone_type = parse_u32(mem.read(intro + INTROSPECT_ZONE_TYPE_OFF, 4)) if intro else None
+        zones.append(MallocZone(za, _cstr(mem, head.name_ptr), head.version, zone_type))
     return zones, notes
 
 
