@@ -88,10 +88,12 @@ def parse_where(s: str) -> tuple[int, int | None]:
               help="Shared cache: rows for every cached library's segments, not only the loaded ones'.")
 @click.option("--no-coalesce", is_flag=True, help="Do not merge adjacent rows of one image segment.")
 @click.option("-s", "--sort-by-size", is_flag=True, help="Summary tables sorted by dirty + swapped size.")
+@click.option("--modern", is_flag=True, help="A saved older-format (2.3) report: print its rows in format 2.4.")
 @target_options
 def command(target: str | None, where: str | None, as_json: bool, interleaved: bool, wide: bool,
             summary_only: bool, symbolicate: bool, verbose: bool, pages: bool, submap: bool,
-            all_split_libs: bool, no_coalesce: bool, sort_by_size: bool, **kw: Any) -> None:
+            all_split_libs: bool, no_coalesce: bool, sort_by_size: bool, modern: bool = False,
+            **kw: Any) -> None:
     """Map TARGET's memory: every region with its owning image and segment.
 
     TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared
@@ -121,6 +123,8 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
         width = None
         if not wide and sys.stdout.isatty():
             width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)
+        if pages and isinstance(t.info.get("vmmap_summary"), list):
+            t.notes.append("--pages: the report's own summary tables keep the report's units")
         regions = t.regions
         if not no_coalesce:
             from symmap.annotate.coalesce import coalesce
@@ -132,7 +136,8 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
             from symmap.render.address_block import range_rows
             regions = range_rows(regions, span[0], span[1] or 0)
         click.echo(render_report(t, interleaved=interleaved, detail_width=width, summary_only=summary_only,
-                                 pages=pages, sort_by_size=sort_by_size, submap=submap, regions=regions),
+                                 pages=pages, sort_by_size=sort_by_size, submap=submap, regions=regions,
+                                 modern=modern),
                    nl=False)
     finally:
         t.close()

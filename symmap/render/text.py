@@ -182,9 +182,9 @@ def _report_header(t: Target, raw: list[Any]) -> list[str]:
     return out
 
 
-def _preamble(t: Target) -> list[str]:
+def _preamble(t: Target, modern: bool = False) -> list[str]:
     raw = t.info.get("vmmap_preamble")
-    if isinstance(raw, list) and raw:
+    if isinstance(raw, list) and raw and not modern:
         return [escape(str(x)) for x in raw] + [""]
     name = escape(t.name) or "???"
     pid = t.pid if t.pid is not None else "-"
@@ -361,17 +361,17 @@ def _summary_row(name: str, row: Any, size: Callable[[int | None], str] = format
 def render_report(t: Target, *, interleaved: bool = False, detail_width: int | None = None,
                   summary_only: bool = False, pages: bool = False, sort_by_size: bool = False,
                   submap: bool = False, regions: list[Region] | None = None,
-                  zones: list[str] | None = None) -> str:
+                  zones: list[str] | None = None, modern: bool = False) -> str:
     """The whole report as one string ending in a newline.
 
     A saved vmmap report prints in its own format (2.3 stays 2.3) with its own
     summary; ``regions`` replaces the rows (coalesced, or an address block)."""
-    lay = layout_of(t)
+    lay = Layout() if modern else layout_of(t)
     size = page_counter(t.page_size) if pages else format_size
     pid = t.pid if t.pid is not None else "-"
     has_rows = bool(t.regions) or not isinstance(t.info.get("vmmap_summary"), list)
     if has_rows:
-        out = _header(t) + _preamble(t)
+        out = _header(t) + _preamble(t, modern)
     elif t.info.get("vmmap_header"):
         out = _header(t) + [""]             # `vmmap -summary`: the summary follows the header
     else:

@@ -200,3 +200,10 @@ def test_vmmap_summary_output_with_its_header_is_a_target_and_prints_back(tmp_pa
     out = _run("map", str(p))
     assert _ours(out) == [ln for ln in SUMMARY_ONLY.split("\n") if not ln.startswith("Analysis Tool:")]
     assert "Memory Tag 22                     64.0M" in out          # a number in the name is not a cell
+
+
+def test_a_2_3_report_prints_in_2_4_when_asked():
+    out = _run("map", "--modern", "-w", str(shared_fixture("vmmap/02.txt")))
+    assert "Output report format:  2.4  -- 64-bit process" in out and "[ VSIZE]" not in out
+    assert ("__TEXT                      10c4ff000-10c516000    [   92K      -      -      -] r-x/rwx SM=COW"
+            "          /usr/sbin/ocspd") in out
