@@ -207,3 +207,13 @@ def test_a_2_3_report_prints_in_2_4_when_asked():
     assert "Output report format:  2.4  -- 64-bit process" in out and "[ VSIZE]" not in out
     assert ("__TEXT                      10c4ff000-10c516000    [   92K      -      -      -] r-x/rwx SM=COW"
             "          /usr/sbin/ocspd") in out
+
+
+def test_summary_tables_parse_in_time_linear_in_the_input():
+    rule = "===========" + " =======" * 2000
+    row = "MALLOC" + " " * 30 + " 1K" * 2000 + "\n"
+    data = ("VIRTUAL\n" + rule + "\n" + row * 2000).encode()           # 12 MB of table
+    t0 = time.process_time()
+    rep = parse_vmmap_text(data)
+    assert time.process_time() - t0 < 5
+    assert len(rep.summary[0].rows) == 2000 and len(rep.summary[0].rows[0].cells) == 16

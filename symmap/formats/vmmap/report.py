@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from symmap.errors import CorruptInput
 
 __all__ = [
-    "ROW_RE",
     "SummaryTable",
     "TableRow",
     "VmmapReport",
@@ -27,13 +26,11 @@ __all__ = [
     "looks_like_vmmap_summary",
     "parse_row",
     "parse_size",
+    "parse_summary_text",
     "parse_vmmap_text",
+    "rule_columns",
 ]
 
-# Kept for callers that match whole lines; parse_row is the linear parser the report uses.
-ROW_RE = re.compile(
-    r"^(?P<type>\S[^\[]*?)\s(?P<start>[0-9a-f]+)-(?P<end>[0-9a-f]+)\s+\[(?P<sizes>[^\]]*)\]\s"
-    r"(?P<cur>[-rwx]{3})/(?P<max>[-rwx]{3})\sSM=(?P<sm>\S+)(?:\s+PURGE=(?P<purge>\S))?(?:\s+(?P<detail>.*))?$")
 _RANGE_RE = re.compile(r"([0-9a-f]{1,20})-([0-9a-f]{1,20})")
 _TAIL_RE = re.compile(r" ([-rwx]{3})/([-rwx]{3}) SM=(\S+)(?: +PURGE=(\S))?(?:\s+(.*))?")
 _HEADER_RE = re.compile(r"^(?P<label>[A-Z][A-Za-z ()/]*?):\s+(?P<value>.*)$")
@@ -189,11 +186,13 @@ def _table_row(line: str, name_width: int, widths: list[int]) -> TableRow | None
 
 def _parse_summary(lines: list[str], rep: VmmapReport) -> None:
     table: SummaryTable | None = None
+    name_w, widths = 0, list[int]()
     after_rule = 0
     for line in lines:
         if line.startswith("==========="):
             if table is None:
                 table = SummaryTable(rule=line)
+                name_w, widths = table.columns()      # once per table: a row costs its own length
                 while rep.summary:
                     last = rep.summary[-1]
                     if not isinstance(last, str) or not last.strip():
@@ -206,7 +205,6 @@ def _parse_summary(lines: list[str], rep: VmmapReport) -> None:
                 after_rule = 2
             continue
         if table is not None and line.strip():
-            name_w, widths = table.columns()
             row = _table_row(line, name_w, widths)
             if row is not None:
                 (table.rows if after_rule == 1 else table.totals).append(row)
