@@ -1,10 +1,10 @@
 """A saved vmmap text report as a TARGET (../shared/fixtures/vmmap)."""
 from __future__ import annotations
 
-
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symmap.cli import cli
 from symmap.errors import CorruptInput, SymmapError
