@@ -112,7 +112,7 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
             span = parse_where(where)
         except ValueError:
             raise BadTarget(f"{where!r} is not an address (0x-hex or decimal) or a START-END range") from None
-    opts = open_options(symbolicate=symbolicate, all_split_libs=all_split_libs, **kw)
+    opts = open_options(symbolicate=symbolicate, all_split_libs=all_split_libs, submap=submap, **kw)
     t = open_annotated(target, opts)
     try:
         if as_json:

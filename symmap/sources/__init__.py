@@ -44,6 +44,7 @@ class OpenOptions:
     search_paths: list[str] = field(default_factory=list)  # --search-path: binaries by UUID
     symbolicate: bool = False            # --symbolicate: crash report frames
     all_split_libs: bool = False         # map --all-split-libs: every shared-cache gap gets a row
+    submap: bool = False                 # map --submap: macOS live records its submap entries
     procfs_root: str = "/proc"           # tests pass a fake tree
     task: object | None = None           # tests pass a simulated macOS task
 

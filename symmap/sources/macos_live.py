@@ -60,12 +60,12 @@ def open_pid(pid: int, opts=None) -> Target:
     kernel = _kernel(opts)
     started = [False]
     try:
-        return _open(pid, kernel, started)
+        return _open(pid, kernel, started, bool(getattr(opts, "submap", False)))
     except (OSError, _Vanished) as e:
         raise _translate(pid, kernel, e, started[0]) from None
 
 
-def _open(pid: int, kernel, started: list) -> Target:
+def _open(pid: int, kernel, started: list, submap: bool = False) -> Target:
     from symmap.darwin.consts import SZOMB, PortRefused
     if not kernel.pid_exists(pid):
         raise NoSuchProcess(pid)
@@ -88,6 +88,9 @@ def _open(pid: int, kernel, started: list) -> Target:
     t.closers.append(task.close)
     try:
         _fill_from_task(t, kernel, task, pid, host_page)
+        if submap:
+            from symmap.darwin.region_walk import submap_containers
+            t.info["submaps"] = submap_containers(task, t.page_size or host_page)
     except BaseException:
         t.close()
         raise
