@@ -83,7 +83,7 @@ def parse_where(s: str) -> tuple[int, int | None]:
 @click.option("--symbolicate", is_flag=True, help="Crash reports: name frames from --search-path/--cache.")
 @click.option("-v", "--verbose", is_flag=True, help="Same as -w --submap --all-split-libs --no-coalesce.")
 @click.option("--pages", is_flag=True, help="Sizes as page counts.")
-@click.option("--submap", is_flag=True, help="Also print submap rows (a report's `Submap` rows).")
+@click.option("--submap", is_flag=True, help="Also print Submap rows, each before the entries inside it.")
 @click.option("--all-split-libs", is_flag=True,
               help="Shared cache: rows for every cached library's segments, not only the loaded ones'.")
 @click.option("--no-coalesce", is_flag=True, help="Do not merge adjacent rows of one image segment.")
