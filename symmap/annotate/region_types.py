@@ -22,11 +22,8 @@ _GENERIC_KIND_NAMES = {
 
 
 def _macos_name(r: Region) -> tuple[str, str | None]:
-    try:
-        from symmap.darwin import vm_tags
-    except ImportError:  # pragma: no cover
-        vm_tags = None
-    if vm_tags is not None and hasattr(vm_tags, "darwin_region_type"):
+    from symmap.darwin import vm_tags
+    if hasattr(vm_tags, "darwin_region_type"):
         t, d = vm_tags.darwin_region_type(r)
         if t:
             return t, d

@@ -33,6 +33,10 @@ Examples:
   symmap dyld_shared_cache_arm64e --slide 0x4000000
   symmap crash.ips --cache dyld_shared_cache_arm64e
   cat crash.ips | symmap -      a report piped on stdin
+
+\b
+Exit codes: 0 ok; 2 bad target or input; 3 permission denied;
+4 the process vanished.
 """
 
 # vmmap's single-dash words -> symmap's options (None: always shown since 10.14, accepted and ignored).
@@ -135,9 +139,12 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
         if span is not None:
             from symmap.render.address_block import range_rows
             regions = range_rows(regions, span[0], span[1] or 0)
-        click.echo(render_report(t, interleaved=interleaved, detail_width=width, summary_only=summary_only,
-                                 pages=pages, sort_by_size=sort_by_size, submap=submap, regions=regions,
-                                 modern=modern),
-                   nl=False)
+        text = render_report(t, interleaved=interleaved, detail_width=width, summary_only=summary_only,
+                             pages=pages, sort_by_size=sort_by_size, submap=submap, regions=regions,
+                             modern=modern)
+        from symmap.render import color
+        if color.enabled(sys.stdout):
+            text = color.highlight_map(text)
+        click.echo(text, nl=False)
     finally:
         t.close()

@@ -7,7 +7,7 @@ come from the real data size, not from counts read out of the input.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     import mmap
@@ -29,7 +29,7 @@ def check_range(buf_len: int, off: int, size: int, what: str, path: str | None =
 
 
 def unpack_at(st: struct.Struct, buf: Buffer, off: int, what: str = "record",
-              path: str | None = None, fmt: str = "file") -> tuple:
+              path: str | None = None, fmt: str = "file") -> tuple[Any, ...]:
     """``st.unpack_from(buf, off)`` with a bounds check that names what failed."""
     if off < 0 or off + st.size > len(buf):
         raise CorruptInput(fmt, f"truncated {what} ({st.size} bytes needed, "

@@ -14,7 +14,7 @@ from typing import Any
 from symmap import __version__
 from symmap.model import Region, Target
 from symmap.render.escape import escape
-from symmap.render.summary import RESERVED_SUFFIX, summarize
+from symmap.render.summary import RESERVED_SUFFIX, SummaryRow, summarize
 from symmap.render.vmmap_layout import (
     Layout,
     column_header,
@@ -352,7 +352,7 @@ def _pct(label: str, part: int | None, total: int, size: Callable[[int | None], 
     return f"{label}={size(part)}({pct}%)"
 
 
-def _summary_row(name: str, row: Any, size: Callable[[int | None], str] = format_size) -> str:
+def _summary_row(name: str, row: SummaryRow, size: Callable[[int | None], str] = format_size) -> str:
     cells = [row.virtual, row.resident, row.dirty, row.swapped, row.volatile, row.nonvol, row.empty]
     return (f"{escape(name):<32}{size(cells[0]):>7}"
             + "".join(f"{size(c):>9}" for c in cells[1:]) + f"{row.count:>9}")

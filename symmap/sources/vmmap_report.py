@@ -8,6 +8,8 @@ VSIZE) are unknown (None).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from symmap.errors import CorruptInput
 from symmap.formats.vmmap.report import (
     SummaryTable,
@@ -18,6 +20,9 @@ from symmap.formats.vmmap.report import (
 )
 from symmap.model import Image, Region, Segment, Target, parse_prot
 
+if TYPE_CHECKING:
+    from symmap.sources import OpenOptions
+
 __all__ = ["open_file", "target_from_report", "carry_summary_text"]
 
 # Detail texts of rows that belong to no single image.
@@ -25,7 +30,7 @@ _NOT_IMAGE = ("dyld shared cache combined __LINKEDIT",)
 _ARCHS = {"X86-64": "x86_64", "ARM64": "arm64", "ARM64E": "arm64e", "X86": "i386"}
 
 
-def open_file(path: str, opts) -> Target:
+def open_file(path: str, opts: OpenOptions) -> Target:
     try:
         with open(path, "rb") as f:
             data = f.read((64 << 20) + 1)
@@ -61,7 +66,7 @@ def _is_segment_row(type_: str, detail: str) -> bool:
     return type_.startswith("__") and detail.startswith("/") and detail not in _NOT_IMAGE
 
 
-def target_from_report(rep, path: str) -> Target:
+def target_from_report(rep: VmmapReport, path: str) -> Target:
     h = rep.header
     t = Target(kind="snapshot", name=rep.name, pid=rep.pid, path=h.get("Path"),
                arch=_ARCHS.get(h.get("Code Type", "").split()[0] if h.get("Code Type") else ""),

@@ -192,7 +192,8 @@ class FileSource:
         if off < 0 or size < 0 or off + size > self.size:
             raise CorruptInput(WHAT, f"[{off:#x}+{size:#x}] lies outside the file "
                                f"({self.size:#x} bytes)", self.path)
-        return self.buf[off:off + size]
+        data: bytes = self.buf[off:off + size]
+        return data
 
     def close(self) -> None:
         try:
@@ -267,7 +268,7 @@ class CacheFile:
             raise CorruptInput(WHAT, f"mappingOffset {mapping_offset:#x} out of range", label, 0x10)
         if mapping_count > MAX_MAPPINGS:
             raise CorruptInput(WHAT, f"mappingCount {mapping_count} exceeds {MAX_MAPPINGS}", label, 0x14)
-        self.header_size = mapping_offset
+        self.header_size: int = mapping_offset
         raw = src.read(0, min(mapping_offset, HEADER_MAX))
         h: dict[str, Any] = {}
         for name, off, fmt in HEADER_FIELDS:
@@ -275,7 +276,7 @@ class CacheFile:
             if mapping_offset > off and off + struct.calcsize(fmt) <= len(raw):
                 h[name] = struct.unpack_from("<" + fmt, raw, off)[0]
         self.h = h
-        self.uuid = h.get("uuid", b"\0" * 16).hex()
+        self.uuid: str = h.get("uuid", b"\0" * 16).hex()
         self.mappings = self._read_mappings(label)
 
     def has(self, name: str) -> bool:

@@ -19,6 +19,7 @@ from symmap.formats._binio import bounded_count
 from symmap.formats.dyld_cache.cache_file import CacheFile, CacheImage, FileSource
 from symmap.formats.macho.symbols import (EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE, EXPORT_SYMBOL_FLAGS_KIND_MASK,
                             N_SECT, N_STAB, N_TYPE, image_symbols, iter_exports)
+from symmap.formats.macho.load_commands import MachO, MachOSegment
 
 
 class CacheView(Protocol):
@@ -70,6 +71,8 @@ class LocalSymbols:
         end = min(off + length, size)
         (nl_off, nl_count, str_off, str_size, ent_off, ent_count) = _INFO.unpack_from(
             src.read(off, _INFO.size))
+        if src.buf is None:         # a .symbols file is always a file, never target memory
+            raise CorruptInput("cache", "local symbols are read from a cache file only", label)
         self.buf = src.buf
         self.nlist_size = 16 if is64_nlist else 12
         self.is64 = is64_nlist
@@ -104,7 +107,7 @@ class LocalSymbols:
         base, n = self.str_start, self.str_size
         end = base + n
         find = buf.find
-        out = []
+        out: list[tuple[int, str]] = []
         append = out.append
         try:
             for strx, ntype, _sect, _desc, value in st.iter_unpack(view):
@@ -164,7 +167,8 @@ def _locals(cache: CacheView) -> LocalSymbols | None:
         else:
             is64 = not cache.arch.startswith(_32BIT_ARCHS)
             cache.locals_table = LocalSymbols(sf, is64)
-    return cache.locals_table or None
+    t = cache.locals_table
+    return t if isinstance(t, LocalSymbols) else None
 
 
 def _entry_key(cache: CacheView, ls: LocalSymbols, img: "CacheImage") -> int | None:
@@ -190,9 +194,13 @@ def iter_all_local_symbols(cache: CacheView) -> Iterator[tuple[int, int, str]]:
     ls = _locals(cache)
     if ls is None:
         return
-    for key, (start, count) in ls.entries.items():
-        for addr, name in ls.symbols(start, count):
-            yield key, addr, name
+    from symmap.progress import progress
+    # A progress bar (terminal only): the .symbols file of a full cache is millions of names.
+    with progress("indexing cache local symbols", len(ls.entries), min_total=64) as step:
+        for key, (start, count) in ls.entries.items():
+            for addr, name in ls.symbols(start, count):
+                yield key, addr, name
+            step(1)
 
 
 def symbols_for(cache: CacheView, img: "CacheImage", with_locals: bool = True) -> list[tuple[int, str]]:
@@ -220,7 +228,7 @@ def symbols_for(cache: CacheView, img: "CacheImage", with_locals: bool = True) -
     return sorted(out)
 
 
-def _memory_symbols(cache: CacheView, m, le) -> list[tuple[int, str]]:
+def _memory_symbols(cache: CacheView, m: MachO, le: MachOSegment) -> list[tuple[int, str]]:
     """Same as above for a cache read out of target memory: read the nlist
     and trie ranges, and names one by one (the shared string table holds
     every dylib's names: never read it whole; lldb ObjectFileMachO does the same)."""

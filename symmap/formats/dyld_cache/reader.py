@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from symmap.errors import CorruptInput
 from symmap.formats._binio import bounded_count
 from symmap.formats.dyld_cache.cache_file import (
-    HEADER_FIELDS, mapping_name, CacheFile, CacheFileMapping, CacheImage, DynamicData, FIELD_OFF, FileSource, IMAGE_INFO, IMAGE_TEXT_INFO, MAX_IMAGES, MAX_PATH_BLOB, MAX_SUBCACHES, MemorySource, PATH_MAX, SUBCACHE_V1, SUBCACHE_V2, SubCache, WHAT, parse_dynamic_data,
+    HEADER_FIELDS, mapping_name, CacheFile, CacheFileMapping, CacheImage, DynamicData, FIELD_OFF, FileSource,
+    IMAGE_INFO, IMAGE_TEXT_INFO, MAX_IMAGES, MAX_PATH_BLOB, MAX_SUBCACHES, MemorySource, PATH_MAX, SUBCACHE_V1,
+    SUBCACHE_V2, SubCache, WHAT, parse_dynamic_data,
 )
+
+if TYPE_CHECKING:
+    from symmap.formats.macho.load_commands import MachO
+    from symmap.model import Image, SharedCache
 
 __all__ = [
     "DyldCache", "CacheFileMapping", "CacheImage", "SubCache", "DynamicData",
@@ -49,7 +55,7 @@ class DyldCache:
         self.subcaches: list[SubCache] = []
         self.notes: list[str] = []
         self._images: list[CacheImage] | None = None
-        self._machos: dict[int, Any] = {}     # image index -> parsed header (parsed once)
+        self._machos: dict[int, MachO] = {}     # image index -> parsed header (parsed once)
         self.symbols_file_state: CacheFile | None | bool = False   # False = not looked up yet
         self.locals_table: Any = None
         self._ranges: list[tuple[int, int, CacheFile, int]] | None = None
@@ -145,6 +151,7 @@ class DyldCache:
 
     def _load_subcaches_from_memory(self, read: Callable[[int, int], bytes]) -> None:
         slide = self.slide or 0
+        assert self.runtime_base is not None      # from_memory sets it before this runs
         for i, (u, vmoff, sfx) in enumerate(self._subcache_entries(), 1):
             src = MemorySource(read, self.runtime_base + vmoff, f"memory sub-cache {sfx}")
             try:
@@ -289,7 +296,7 @@ class DyldCache:
         return out
 
     @staticmethod
-    def _path_blob(src, offs: list[int]) -> tuple[bytes | None, int]:
+    def _path_blob(src: FileSource | MemorySource, offs: list[int]) -> tuple[bytes | None, int]:
         """The bytes holding every image path, read once: the builder writes
         the paths together, so one bounded read beats 2,000 small ones."""
         if not offs:
@@ -327,7 +334,7 @@ class DyldCache:
             raise IndexError(f"no cache image {image}")
         return imgs[image]
 
-    def image_macho(self, image: int | CacheImage):
+    def image_macho(self, image: int | CacheImage) -> MachO:
         """The parsed Mach-O header (load commands, unslid addresses) of an image."""
         img = self._image(image)
         m = self._machos.get(img.index)
@@ -335,7 +342,7 @@ class DyldCache:
             m = self._machos[img.index] = self._parse_image(img)
         return m
 
-    def _parse_image(self, img: CacheImage):
+    def _parse_image(self, img: CacheImage) -> MachO:
         from symmap.formats.macho.load_commands import parse_macho
 
         loc = self.locate(img.address, 32)
@@ -352,7 +359,7 @@ class DyldCache:
             raise CorruptInput("Mach-O", f"sizeofcmds {sizeofcmds:#x} is implausible", img.path)
         return parse_macho(src.read(off, 32 + sizeofcmds), 0, img.path)
 
-    def model_images(self, slide: int = 0) -> list:
+    def model_images(self, slide: int = 0) -> list[Image]:
         """Every cached image as a ``model.Image`` at ``slide``."""
         from symmap.formats.macho.load_commands import to_image
 
@@ -411,7 +418,7 @@ class DyldCache:
                 f"subcaches={len(self.subcaches)}>")
 
 
-def _mem_cstring(src: MemorySource, off: int) -> str:
+def _mem_cstring(src: FileSource | MemorySource, off: int) -> str:
     """A path string read out of target memory, in small steps (strings
     can end near the end of a mapping)."""
     out = b""
@@ -438,7 +445,7 @@ def open_cache(path: str) -> DyldCache:
     return DyldCache._open_file(os.fspath(path))
 
 
-def to_shared_cache(cache: DyldCache, slide: int | None = None, path: str | None = None):
+def to_shared_cache(cache: DyldCache, slide: int | None = None, path: str | None = None) -> SharedCache:
     """A ``model.SharedCache`` for ``cache`` mapped at ``slide`` (default: the
     memory cache's own slide, else 0), with mappings at runtime addresses."""
     from symmap.model import CacheMapping, SharedCache

@@ -307,6 +307,7 @@ def parse_addrable_bits(buf: Buffer, note: CoreNote) -> int | None:
     if note.size < 8:
         return None
     version, bits = struct.unpack_from("<II", buf, note.offset)
+    bits = int(bits)
     # v3: {version, addressing_bits, u64}; v4: {version, low bits, high bits, reserved}.
     # User addresses are low memory, so both take the second word.
     if version in (3, 4) and 0 < bits <= 64:

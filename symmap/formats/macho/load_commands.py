@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from symmap.errors import CorruptInput
 from symmap.model import Image, Section, Segment
@@ -54,6 +54,7 @@ LC_SEGMENT_64 = 0x19
 LC_UUID = 0x1B
 LC_CODE_SIGNATURE = 0x1D
 LC_REEXPORT_DYLIB = 0x1F | LC_REQ_DYLD
+LC_RPATH = 0x1C | LC_REQ_DYLD
 LC_DYLD_INFO = 0x22
 LC_DYLD_INFO_ONLY = 0x22 | LC_REQ_DYLD
 LC_VERSION_MIN_MACOSX = 0x24
@@ -172,6 +173,7 @@ class MachO:
     install_name: str | None = None
     dylinker: str | None = None
     dylibs: list[str] = field(default_factory=list)
+    rpaths: list[str] = field(default_factory=list)   # LC_RPATH, in load-command order
     symtab: tuple[int, int, int, int] | None = None
     exports: tuple[int, int] | None = None
     function_starts: tuple[int, int] | None = None
@@ -327,6 +329,10 @@ def parse_macho(buf: Buffer, off: int = 0, path: str | None = None, *,
     return m
 
 
+# A load-command handler: (MachO, buffer, cmd, offset, cmdsize, path) -> fills the MachO.
+_Handler = Callable[["MachO", Buffer, int, int, int, "str | None"], None]
+
+
 def _lc_segment(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     st, sst = (_SEG64, _SECT64) if cmd == LC_SEGMENT_64 else (_SEG32, _SECT32)
     if size < 8 + st.size:
@@ -345,7 +351,7 @@ def _lc_segment(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | 
     m.segments.append(seg)
 
 
-def _lc_uuid(m, buf, cmd, p, size, path):
+def _lc_uuid(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         m.uuid = bytes(buf[p + 8:p + 24]).hex()
 
@@ -357,7 +363,7 @@ def _lc_str(buf: Buffer, p: int, size: int) -> str | None:
     return cstring_at(buf, p + stroff, 1024, p + size) if 12 <= stroff < size else ""
 
 
-def _lc_dylib(m, buf, cmd, p, size, path):
+def _lc_dylib(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     name = _lc_str(buf, p, size)
     if name is None:
         return
@@ -367,60 +373,66 @@ def _lc_dylib(m, buf, cmd, p, size, path):
         m.dylibs.append(name)
 
 
-def _lc_dylinker(m, buf, cmd, p, size, path):
+def _lc_rpath(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
+    name = _lc_str(buf, p, size)
+    if name:
+        m.rpaths.append(name)
+
+
+def _lc_dylinker(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if cmd == LC_ID_DYLINKER:
         m.dylinker = _lc_str(buf, p, size)
 
 
-def _lc_symtab(m, buf, cmd, p, size, path):
+def _lc_symtab(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         m.symtab = _SYMTAB.unpack_from(buf, p + 8)
 
 
-def _lc_dyld_info(m, buf, cmd, p, size, path):
+def _lc_dyld_info(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 48:
         f = _DYLD_INFO.unpack_from(buf, p + 8)
         if f[9]:
             m.exports = (f[8], f[9])
 
 
-def _lc_linkedit(attr: str):
-    def h(m, buf, cmd, p, size, path):
+def _lc_linkedit(attr: str) -> _Handler:
+    def h(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
         if size >= 16:
             setattr(m, attr, _LINKEDIT_DATA.unpack_from(buf, p + 8))
     return h
 
 
-def _lc_main(m, buf, cmd, p, size, path):
+def _lc_main(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         (m.entryoff,) = struct.unpack_from("<Q", buf, p + 8)
 
 
-def _lc_build_version(m, buf, cmd, p, size, path):
+def _lc_build_version(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         plat, minos, _sdk, _nt = _BUILD_VERSION.unpack_from(buf, p + 8)
         m.platform = PLATFORMS.get(plat, f"platform {plat}")
         m.minos = _version(minos)
 
 
-def _lc_version_min(m, buf, cmd, p, size, path):
+def _lc_version_min(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 16:
         m.platform = "macOS"
         m.minos = _version(_VERSION_MIN.unpack_from(buf, p + 8)[0])
 
 
-def _lc_thread(m, buf, cmd, p, size, path):
+def _lc_thread(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     m.threads.append((p + 8, size - 8))
 
 
-def _lc_note(m, buf, cmd, p, size, path):
+def _lc_note(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 8 + _NOTE.size:
         owner, o, s = _NOTE.unpack_from(buf, p + 8)
         m.notes.append(Note(_name16(owner), o, s, p))
 
 
 # Dispatch table: unknown commands cost one dict miss (they stay generic records).
-_HANDLERS = {
+_HANDLERS: dict[int, _Handler] = {
     LC_SEGMENT_64: _lc_segment, LC_SEGMENT: _lc_segment, LC_UUID: _lc_uuid,
     LC_ID_DYLIB: _lc_dylib, LC_LOAD_DYLIB: _lc_dylib, LC_LOAD_WEAK_DYLIB: _lc_dylib,
     LC_REEXPORT_DYLIB: _lc_dylib, LC_ID_DYLINKER: _lc_dylinker, LC_LOAD_DYLINKER: _lc_dylinker,
@@ -430,7 +442,7 @@ _HANDLERS = {
     LC_DYLD_CHAINED_FIXUPS: _lc_linkedit("chained_fixups"),
     LC_MAIN: _lc_main, LC_BUILD_VERSION: _lc_build_version,
     LC_VERSION_MIN_MACOSX: _lc_version_min, LC_THREAD: _lc_thread, LC_UNIXTHREAD: _lc_thread,
-    LC_NOTE: _lc_note,
+    LC_NOTE: _lc_note, LC_RPATH: _lc_rpath,
 }
 
 
