@@ -260,7 +260,8 @@ def _summary(t: Target, size: Callable[[int | None], str] = format_size, sort_by
              zones: list[str] | None = None) -> list[str]:
     pid = t.pid if t.pid is not None else "-"
     carried = t.info.get("vmmap_summary")
-    lay = t.info.get("vmmap_layout") if isinstance(t.info.get("vmmap_layout"), dict) else {}
+    raw_lay = t.info.get("vmmap_layout")
+    lay: dict[str, Any] = raw_lay if isinstance(raw_lay, dict) else {}
     if isinstance(carried, list):
         # A saved report's own summary, from vmmap's exact byte counts: rebuilt from its rounded
         # rows it would differ (01.txt: written=32K, not the rows' 288K).

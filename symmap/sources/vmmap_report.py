@@ -15,6 +15,7 @@ from symmap.formats.vmmap.report import (
     SummaryTable,
     TableRow,
     VmmapReport,
+    VmmapRow,
     parse_size,
     parse_vmmap_text,
 )
@@ -142,10 +143,10 @@ def target_from_report(rep: VmmapReport, path: str) -> Target:
     return t
 
 
-def _own_vsize(row) -> int | None:
+def _own_vsize(row: VmmapRow) -> int | None:
     """vmmap's VSIZE when it is not END-START rounded (vmmap prints its own figure)."""
     from symmap.render.text import format_size
-    v = row.sizes[0] if row.sizes else None
+    v: int | None = row.sizes[0] if row.sizes else None
     if v is None or v == row.end - row.start or parse_size(format_size(row.end - row.start)) == v:
         return None
     return v
