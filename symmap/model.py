@@ -142,6 +142,12 @@ class Region:
     # region only), one int per ``Target.page_size`` page from the page holding ``start``;
     # lets symmap.annotate.shared_cache give sub-page rows exact counts.
     pages: Any = field(default=None, compare=False, repr=False)
+    # Not serialized: a saved vmmap report's own VSIZE figure for the row (vmmap prints its own,
+    # not always END-START), and how many columns right of the usual layout vmmap printed it.
+    vsize: int | None = field(default=None, compare=False, repr=False)
+    shift: int = field(default=0, compare=False, repr=False)
+    # Not serialized: the kernel's VM object id (macOS live walk), for vmmap's coalescing.
+    object_id: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> int:

@@ -24,7 +24,13 @@ def open_annotated(spec: str | None, opts: OpenOptions | None = None) -> Target:
         raise BadTarget("empty TARGET")
     t = open_target(spec, opts)
     try:
-        annotate(t)
+        if opts.all_split_libs:
+            annotate(t, all_split_libs=True)
+        else:
+            annotate(t)
+        if t.kind == "live" and t.os == "macos":
+            from symmap.darwin.malloc_zones import attach_live
+            attach_live(t)           # after annotate: it names MALLOC_* rows by their zone
         if t.kind == "core" and t.threads and t.memory is not None:
             from symmap.symbolize.frames import name_frames
             name_frames(t, opts.search_paths)

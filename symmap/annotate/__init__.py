@@ -17,13 +17,14 @@ from symmap.model import Target
 __all__ = ["annotate"]
 
 
-def annotate(target: Target) -> Target:
-    """Annotate ``target`` in place (idempotent) and return it."""
+def annotate(target: Target, all_split_libs: bool = False) -> Target:
+    """Annotate ``target`` in place (idempotent) and return it.  ``all_split_libs``
+    (vmmap's -allSplitLibs): a row for every shared-cache gap, not only dirty ones."""
     if target.annotated:
         return target
     if target.shared_cache is not None:
         from symmap.annotate.shared_cache import split_shared_region
-        split_shared_region(target)
+        split_shared_region(target, all_split_libs)
     join_images(target)
     name_regions(target)
     target.regions.sort(key=attrgetter("start", "end"))    # C-level key: no lambda per region

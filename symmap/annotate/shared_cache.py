@@ -114,7 +114,7 @@ def _pieces(target: Target, slide: int) -> list[tuple[int, int, str, str, bool]]
     return out
 
 
-def split_shared_region(target: Target) -> None:
+def split_shared_region(target: Target, all_split_libs: bool = False) -> None:
     """Replace regions inside the shared cache mappings by per-image segment
     rows (see module doc).  Regions outside the cache are untouched."""
     sc = target.shared_cache
@@ -127,7 +127,7 @@ def split_shared_region(target: Target) -> None:
     maps = sorted(((m.address, m.address + m.size, m.name or "") for m in sc.mappings))
     pieces = _pieces(target, slide)
     starts = [p[0] for p in pieces]
-    all_gaps = target.kind == "cache"
+    all_gaps = target.kind == "cache" or all_split_libs
     page = target.page_size or 0
     out: list[Region] = []
     for r in target.regions:
@@ -149,7 +149,7 @@ def split_shared_region(target: Target) -> None:
                 out.append(row)
             else:
                 show_gaps = all_gaps or (bool(r.prot & PROT_WRITE) and r.dirty != 0)
-                out.extend(_split(r, a, b, mname, pieces, starts, show_gaps, page))
+                out.extend(_split(r, a, b, mname, pieces, starts, show_gaps, page, all_split_libs))
             cur = b
         if cur < r.end:
             out.append(_clip(r, cur, r.end, page))
@@ -245,12 +245,12 @@ def _dirty_runs(r: Region, x: int, y: int, page: int) -> list[tuple[int, int]]:
 
 def _split(r: Region, a: int, b: int, mname: str, pieces: list[tuple[int, int, str, str, bool]],
            starts: list[int], show_gaps: bool,
-           page: int = 0) -> list[Region]:
+           page: int = 0, every_gap: bool = False) -> list[Region]:
     rows: list[Region] = []
     i = max(0, bisect.bisect_right(starts, a) - 1)
     cur = a
     gap_name = mname
-    per_page = r.pages is not None and page > 0
+    per_page = r.pages is not None and page > 0 and not every_gap
     prefix = DIRTY_PAGE_PREFIX if per_page else ""
 
     def gap(x: int, y: int, seg: str | None = None, path: str | None = None) -> None:

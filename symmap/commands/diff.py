@@ -37,11 +37,14 @@ def _check_comparable(ta: Target, tb: Target) -> None:
 
 @click.command("diff", epilog=EPILOG)
 @click.argument("a")
-@click.argument("b")
+@click.argument("b", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--interval", type=click.FloatRange(0, 86400), metavar="SECONDS",
+              help="vmmap -d: sample A, wait SECONDS, sample A again, diff the two (no B).")
 @target_options
 @click.pass_context
-def command(ctx: click.Context, /, a: str, b: str, as_json: bool, **kw: Any) -> None:
+def command(ctx: click.Context, /, a: str, b: str | None, as_json: bool, interval: float | None = None,
+            **kw: Any) -> None:
     """Compare A (before) with B (after): regions added, removed, resized or
     re-protected, images loaded or unloaded, and new audit findings.
 
@@ -50,10 +53,17 @@ def command(ctx: click.Context, /, a: str, b: str, as_json: bool, **kw: Any) -> 
     by the kernel is not reported; one new mapping is one added region.
     """
     from symmap.audit.diff import diff_targets
+    from symmap.errors import BadTarget
+    if (b is None) == (interval is None):
+        raise BadTarget("give B, or --interval SECONDS to diff two samples of A" if b is None
+                        else "--interval samples A twice: give no B")
     opts = open_options(**kw)
     ta = open_annotated(a, opts)
     try:
-        tb = open_annotated(b, opts)
+        if interval is not None:
+            import time
+            time.sleep(interval)
+        tb = open_annotated(a if b is None else b, opts)
         try:
             _check_comparable(ta, tb)
             d = diff_targets(ta, tb)

@@ -89,7 +89,8 @@ def walk_regions(task: Task, page_size: int, *, pid: int | None = None, kernel: 
             kind=_kind(ri.user_tag, ri.depth, ri.is_submap, path, ri.external_pager),
             resident=ri.pages_resident * page_size, dirty=ri.pages_dirtied * page_size,
             swapped=ri.pages_swapped_out * page_size, path=path,
-            offset=ri.offset if path else None, purgeable=purge, depth=ri.depth))
+            offset=ri.offset if path else None, purgeable=purge, depth=ri.depth,
+            object_id=ri.object_id_full or None))
     return out
 
 
@@ -107,6 +108,41 @@ def region_path(kernel: Kernel, pid: int, addr: int) -> str | None:
     if not (pr.address <= addr < pr.address + pr.size):
         return None
     return pr.path
+
+
+MAX_SUBMAPS = 4096          # a process has a handful (the shared region, the commpage)
+
+
+def submap_containers(task: Task, page_size: int) -> list[dict[str, object]]:
+    """``--submap``: the top-level entries that are submaps (depth 0, ``is_submap``), as
+    vmmap's ``Submap`` rows (fixtures/vmmap/03.txt): the shared region, SM=SHM, is a
+    "machine-wide VM submap"; a private one (the commpage) is "process-only".  A submap
+    entry has no pages of its own, so its RSDNT/DIRTY/SWAP are 0."""
+    out: list[dict[str, object]] = []
+    addr = 0
+    calls = 0
+    while addr < ADDR_END and calls < MAX_REGIONS and len(out) < MAX_SUBMAPS:
+        calls += 1
+        try:
+            ri = task.region_recurse(addr, 0)
+        except KernReturnError:
+            break               # the end of the map, or the task went away: the rows are optional
+        end = ri.address + ri.size
+        if ri.size == 0 or end <= addr:
+            addr = max(addr, ri.address) + page_size
+            continue
+        addr = end
+        if ri.is_submap:
+            sm = share_mode_letters(ri.share_mode) or "???"
+            out.append({"start": ri.address, "end": end, "prot": _prot(ri.protection),
+                        "max_prot": _prot(ri.max_protection), "share_mode": sm,
+                        "detail": "machine-wide VM submap" if sm == "SHM" else "process-only VM submap",
+                        "sizes": [ri.size, 0, 0, 0]})
+    return out
+
+
+def _prot(p: int) -> str:
+    return ("r" if p & 1 else "-") + ("w" if p & 2 else "-") + ("x" if p & 4 else "-")
 
 
 def walk_regions_procinfo(kernel: Kernel, pid: int, page_size: int) -> list[Region]:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from symmap.model import Region, Target
 
-__all__ = ["SummaryRow", "Summary", "summarize", "summary_type"]
+__all__ = ["RESERVED_SUFFIX", "UNUSED_SUMMARY", "Summary", "SummaryRow", "summarize", "summary_type"]
 
 # vmmap folds every "unused <seg>" row of the shared cache into one summary line.
 UNUSED_SUMMARY = "unused but dirty shlib __DATA"
+RESERVED_SUFFIX = " (reserved)"
 COMBINED_LINKEDIT = "dyld shared cache combined __LINKEDIT"
 # The two summary lines of vmmap, as measured on fixtures/vmmap/01.txt:
 # "ReadOnly portion of Libraries" totals the __TEXT and __LINKEDIT rows
@@ -66,11 +67,16 @@ class Summary:
     writable_resident: int | None = None
     writable_swapped: int | None = None
     writable_unallocated: int | None = None
+    # vmmap's "TOTAL, minus reserved VM space": VIRTUAL less the "(reserved)" rows; the
+    # region count stays (a real pair: TOTAL 276.5M 110 / minus reserved 276.4M 110).
+    minus_reserved: SummaryRow | None = None
 
 
 def summary_type(r: Region) -> str:
+    """vmmap folds the shared cache's unused *data* rows (on dirty pages) into one line;
+    an unused text row (a cache file target, -allSplitLibs) keeps its own segment's name."""
     t = r.type or "???"
-    return UNUSED_SUMMARY if t.startswith("unused ") else t
+    return UNUSED_SUMMARY if t.startswith("unused ") and r.writable else t
 
 
 def summarize(t: Target) -> Summary:
@@ -105,6 +111,11 @@ def summarize(t: Target) -> Summary:
             ro_total += r.size
             ro_res = _add(ro_res, r.resident)
     s.rows = [by[k] for k in sorted(by)]
+    reserved = sum(row.virtual for k, row in by.items() if k.endswith(RESERVED_SUFFIX))
+    if reserved:
+        from dataclasses import replace
+        s.minus_reserved = replace(s.total, name="TOTAL, minus reserved VM space",
+                                   virtual=s.total.virtual - reserved)
     if ro_total:
         s.readonly_total, s.readonly_resident = ro_total, ro_res
         s.readonly_other = None if ro_res is None else ro_total - ro_res

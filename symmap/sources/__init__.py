@@ -44,6 +44,8 @@ class OpenOptions:
     cache: str | None = None             # --cache PATH: a dyld cache file for cores / crash reports
     search_paths: list[str] = field(default_factory=list)  # --search-path: binaries by UUID
     symbolicate: bool = False            # --symbolicate: crash report frames
+    all_split_libs: bool = False         # map --all-split-libs: every shared-cache gap gets a row
+    submap: bool = False                 # map --submap: macOS live records its submap entries
     procfs_root: str = "/proc"           # tests pass a fake tree
     task: object | None = None           # tests pass a simulated macOS task
 
@@ -95,6 +97,9 @@ def sniff_file(path: str) -> str:
         return "vmmap"
     if _looks_like_crash_text(head):
         return "crash"
+    from symmap.formats.vmmap.report import looks_like_vmmap_summary
+    if looks_like_vmmap_summary(head):
+        return "vmmap"          # `vmmap -summary`, or its table pasted alone
     raise BadTarget(f"{path}: not a Mach-O, ELF, dyld cache, core, crash report, vmmap report or snapshot")
 
 

@@ -60,6 +60,9 @@ def open_file(path: str, opts: OpenOptions) -> Target:
     if opts is not None and opts.cache:
         _attach_cache(t, rep, opts.cache)
     _build_regions(t, rep)
+    if rep.vm_summary:
+        from symmap.sources.vmmap_report import carry_summary_text
+        carry_summary_text(t, rep.vm_summary, "crash report")
     if opts is not None and getattr(opts, "symbolicate", False):
         symbolicate(t, list(getattr(opts, "search_paths", None) or []))
     return t

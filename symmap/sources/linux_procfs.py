@@ -498,6 +498,9 @@ def open_pid(pid: int, opts: OpenOptions) -> Target:
                      "date": datetime.now().astimezone().isoformat(timespec="seconds"),
                      "os_version": uts.release},
                notes=notes, memory=memory)
+    from symmap.sources.procfs_header import header_facts
+    t.info.update(header_facts(root, started, uts.release))
+    t.os_version = t.info["os_version"]
     if memory is not None:
         t.closers.append(memory.close)
 

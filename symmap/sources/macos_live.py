@@ -67,12 +67,12 @@ def open_pid(pid: int, opts: OpenOptions | None = None) -> Target:
     kernel = _kernel(opts)
     started = [False]
     try:
-        return _open(pid, kernel, started)
+        return _open(pid, kernel, started, bool(getattr(opts, "submap", False)))
     except (OSError, _Vanished) as e:
         raise _translate(pid, kernel, e, started[0]) from None
 
 
-def _open(pid: int, kernel: Kernel, started: list[bool]) -> Target:
+def _open(pid: int, kernel: Kernel, started: list[bool], submap: bool = False) -> Target:
     from symmap.darwin.consts import SZOMB, PortRefused
     if not kernel.pid_exists(pid):
         raise NoSuchProcess(pid)
@@ -95,6 +95,9 @@ def _open(pid: int, kernel: Kernel, started: list[bool]) -> Target:
     t.closers.append(task.close)
     try:
         _fill_from_task(t, kernel, task, pid, host_page)
+        if submap:
+            from symmap.darwin.region_walk import submap_containers
+            t.info["submaps"] = submap_containers(task, t.page_size or host_page)
     except BaseException:
         t.close()
         raise

@@ -50,7 +50,7 @@ def test_sizes_just_below_the_next_unit_fit_the_six_column_field(n):
 
 def test_unit_thresholds():
     assert [format_size(n) for n in (1023, 1024, 4095, 4096, 9999 * 1024, 10000 * 1024)] == [
-        "1023", "1K", "4095", "4K", "9999K", "9.8M"]
+        "1023", "1024", "4095", "4K", "9999K", "9.8M"]   # 1-3K print as bytes in real reports
 
 
 def test_json_info_keys_and_non_finite_floats_are_strict_json():
