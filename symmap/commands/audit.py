@@ -5,6 +5,7 @@ import json
 
 import click
 
+from symmap.commands.html_output import html_option
 from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
@@ -28,9 +29,10 @@ _LEVELS = ("info", "low", "medium", "high", "critical")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a findings list.")
 @click.option("--min-severity", type=click.Choice(_LEVELS, case_sensitive=False), default="low", show_default=True,
               help="Report (and fail on) findings at or above this level.")
+@html_option
 @target_options
 @click.pass_context
-def command(ctx, target, as_json, min_severity, **kw):
+def command(ctx, target, as_json, min_severity, html_file=None, **kw):
     """Audit TARGET's memory for code that should not be there.
 
     Flags memory that is writable and executable (current or maximum
@@ -43,6 +45,9 @@ def command(ctx, target, as_json, min_severity, **kw):
     t = open_annotated(target, open_options(**kw))
     try:
         findings = audit(t, min_severity)
+        if html_file is not None:
+            from symmap.commands.html_output import write_html
+            write_html(html_file, t, findings, "audit")
         if as_json:
             from symmap import __version__
             from symmap.render.escape import json_safe

@@ -5,6 +5,7 @@ import json
 
 import click
 
+from symmap.commands.html_output import html_option
 from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
@@ -37,9 +38,10 @@ def _check_comparable(ta, tb) -> None:
 @click.argument("a")
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@html_option
 @target_options
 @click.pass_context
-def command(ctx, a, b, as_json, **kw):
+def command(ctx, a, b, as_json, html_file=None, **kw):
     """Compare A (before) with B (after): regions added, removed, resized or
     re-protected, images loaded or unloaded, and new audit findings.
 
@@ -55,6 +57,10 @@ def command(ctx, a, b, as_json, **kw):
         try:
             _check_comparable(ta, tb)
             d = diff_targets(ta, tb)
+            if html_file is not None:
+                from symmap.audit import audit
+                from symmap.commands.html_output import write_html
+                write_html(html_file, tb, audit(tb), "diff", diff=d, before=ta)
         finally:
             tb.close()
     finally:

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from symmap.commands.html_output import html_option
 from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
@@ -27,8 +28,9 @@ Examples:
 @click.option("-w", "--wide", is_flag=True, help="Never truncate REGION DETAIL.")
 @click.option("--summary", "summary_only", is_flag=True, help="Print only the header and the summary.")
 @click.option("--symbolicate", is_flag=True, help="Crash reports: name frames from --search-path/--cache.")
+@html_option
 @target_options
-def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw):
+def command(target, as_json, interleaved, wide, summary_only, symbolicate, html_file=None, **kw):
     """Map TARGET's memory: every region with its owning image and segment.
 
     TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared
@@ -39,6 +41,12 @@ def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw)
     opts = open_options(symbolicate=symbolicate, **kw)
     t = open_annotated(target, opts)
     try:
+        if html_file is not None:
+            # The page replaces the report on stdout (write it with --json/text runs).
+            from symmap.audit import audit
+            from symmap.commands.html_output import write_html
+            write_html(html_file, t, audit(t, "info"), "map")
+            return
         if as_json:
             from symmap.render.json import dumps
             click.echo(dumps(t))
