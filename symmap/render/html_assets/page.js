@@ -74,8 +74,6 @@ function draw() {
   const sc = W / (v1 - v0), X = (uu) => (uu - v0) * sc;
   const fg = css("--fg"), bad = css("--bad"), mute = css("--mute");
   cx.font = "11px ui-monospace,monospace"; cx.textBaseline = "middle";
-  cx.fillStyle = mute;
-  ["r", "w", "x"].forEach((k) => cx.fillText(k, 2, (LANE[k][0] + LANE[k][1]) / 2));
   const first = Math.max(0, regionAtU(v0) >= 0 ? regionAtU(v0) : lowerU(v0));
   let lastLabel = -1e9;
   for (let i = first; i < n && U0[i] <= v1; i++) {
@@ -126,13 +124,14 @@ function draw() {
     cx.stroke();
     if (w > 34) { cx.fillStyle = mute; cx.textAlign = "center"; cx.fillText(fmtSize(b - a), x0 + w / 2, LANE.diff[1] - 4); cx.textAlign = "left"; }
   }
+  ["r", "w", "x"].forEach((k) => { cx.fillStyle = css("--panel"); cx.fillRect(0, LANE[k][0] - 1, 10, 10); cx.fillStyle = fg; cx.fillText(k, 2, (LANE[k][0] + LANE[k][1]) / 2); });
   if (sel >= 0) { cx.strokeStyle = fg; cx.lineWidth = 2; cx.strokeRect(X(U0[sel]), LANE.main[0] - 3, Math.max(3, UW[sel] * sc), 60); cx.lineWidth = 1; }
   if (mark) { const x = X(uOf(mark[0], mark[1])); cx.fillStyle = fg; cx.fillRect(x - 1, 0, 2, LANE.x[1]); }
   $("status").textContent = "view " + describeU(v0) + " … " + describeU(v1) + "   (zoom " + (TOTAL / (v1 - v0)).toExponential(1) + "x; wheel: zoom, drag: pan, click: details)";
 }
 function lowerU(x) { let lo = 0, hi = n - 1, b = 0; while (lo <= hi) { const m = (lo + hi) >> 1; if (U0[m] <= x) { b = m; lo = m + 1; } else hi = m - 1; } return b; }
 function lowerS(a) { let lo = 0, hi = n - 1, b = -1; while (lo <= hi) { const m = (lo + hi) >> 1; if (S[m] <= a) { b = m; lo = m + 1; } else hi = m - 1; } return b; }
-function describeU(x) { const i = regionAtU(x); return i >= 0 ? hex(addrAtU(i, x)) : "gap"; }
+function describeU(x) { if (x >= TOTAL) return hex(E[n - 1]); const i = regionAtU(x); return i >= 0 ? hex(addrAtU(i, x)) : "a gap near " + hex(S[Math.min(n - 1, lowerU(x) + 1)]); }
 const prot = (p) => (p & 1 ? "r" : "-") + (p & 2 ? "w" : "-") + (p & 4 ? "x" : "-");
 function zoom(f, at) { const c = at === undefined ? (v0 + v1) / 2 : at, w = Math.max((v1 - v0) * f, 1e-9); v0 = c - (c - v0) * f; v1 = v0 + w; clamp(); draw(); }
 function clamp() { const w = Math.min(v1 - v0, TOTAL); if (v0 < 0) v0 = 0; if (v0 + w > TOTAL) v0 = TOTAL - w; v1 = v0 + w; }
