@@ -8,9 +8,11 @@ they know better (crash-report rows); only ``None`` fields are filled.
 """
 from __future__ import annotations
 
-from symmap.model import Target
+from operator import attrgetter
+
 from symmap.annotate.join import join_images
 from symmap.annotate.region_types import name_regions
+from symmap.model import Target
 
 __all__ = ["annotate"]
 
@@ -20,14 +22,10 @@ def annotate(target: Target) -> Target:
     if target.annotated:
         return target
     if target.shared_cache is not None:
-        try:
-            from symmap.annotate.shared_cache import split_shared_region
-        except ImportError:  # pragma: no cover - module always shipped
-            split_shared_region = None
-        if split_shared_region is not None:
-            split_shared_region(target)
+        from symmap.annotate.shared_cache import split_shared_region
+        split_shared_region(target)
     join_images(target)
     name_regions(target)
-    target.regions.sort(key=lambda r: (r.start, r.end))
+    target.regions.sort(key=attrgetter("start", "end"))    # C-level key: no lambda per region
     target.annotated = True
     return target

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from symmap.commands.html_output import html_option
 from symmap.commands.options import open_annotated, open_options, target_options
+from symmap.model import Target
 
 EPILOG = """\b
 Examples:
@@ -20,7 +22,7 @@ Exit codes: 0 identical; 1 different; 2 bad target or input;
 """
 
 
-def _check_comparable(ta, tb) -> None:
+def _check_comparable(ta: Target, tb: Target) -> None:
     """Refuse targets of different OSes or architectures: their addresses
     name unrelated memory, so every region would be "changed" (exit 1) and
     the diff would look like a real, huge change.  Different kinds (a live
@@ -41,7 +43,8 @@ def _check_comparable(ta, tb) -> None:
 @html_option
 @target_options
 @click.pass_context
-def command(ctx, a, b, as_json, html_file=None, **kw):
+def command(ctx: click.Context, /, a: str, b: str, as_json: bool,
+            html_file: str | None = None, **kw: Any) -> None:
     """Compare A (before) with B (after): regions added, removed, resized or
     re-protected, images loaded or unloaded, and new audit findings.
 

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from itertools import compress, count, repeat
 from operator import is_
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import click
 
 from symmap.commands.options import open_annotated, open_options, target_options
+
+if TYPE_CHECKING:
+    from symmap.model import Region
+    from symmap.symbolize.symbolizer import Chunk, Lookup, Symbolizer
 
 EPILOG = """\b
 Examples:
@@ -17,13 +23,18 @@ Examples:
   symmap lookup ./fat-binary 0x100003f20 --arch x86_64
   symmap lookup crash.ips 0x1a2b3c4d --cache dyld_shared_cache_arm64e
   cat addrs.txt | symmap lookup 1234 - --json  one address per line
+
+\b
+Exit codes: 0 every address mapped; 1 some address not mapped;
+2 bad target or input (an unparsable address); 3 permission denied;
+4 the process vanished.
 """
 
 
 def _stdin_bytes() -> bytes:
     src = getattr(sys.stdin, "buffer", None)
     if src is not None:
-        return src.read()
+        return bytes(src.read())
     return sys.stdin.read().encode("utf-8", "surrogateescape")
 
 
@@ -114,16 +125,16 @@ class _Text:
         self.escape = escape
         self.row = format_region_row
         self._rows: dict[int, str] = {}
-        self._images: dict[tuple, str] = {}
-        self._where: dict[tuple, str] = {}
+        self._images: dict[tuple[str | None, str | None], str] = {}
+        self._where: dict[tuple[str | None, str | None], str] = {}
 
-    def region(self, reg) -> str:
+    def region(self, reg: Region) -> str:
         s = self._rows.get(id(reg))
         if s is None:
             s = self._rows[id(reg)] = self.row(reg)
         return s
 
-    def block(self, r) -> str:
+    def block(self, r: Lookup) -> str:
         lines = [f"{r.address:#x}"]
         if not r.mapped:
             lines.append("  not mapped")
@@ -137,7 +148,7 @@ class _Text:
             if r.mapped:
                 lines.append("  image:   - (no image owns this address)")
             return "\n".join(lines)
-        key = (r.image, r.uuid)
+        key: tuple[str | None, str | None] = (r.image, r.uuid)
         img = self._images.get(key)
         if img is None:
             img = self._images[key] = f"  image:   {self.escape(r.image)} ({r.uuid or 'no uuid'})"
@@ -182,7 +193,7 @@ class _Json:
                 self._strs[v] = out
         return out
 
-    def region(self, reg) -> str:
+    def region(self, reg: Region | None) -> str:
         if reg is None:
             return "null"
         out = self._regions.get(id(reg))
@@ -190,8 +201,9 @@ class _Json:
             out = self._regions[id(reg)] = self.dumps(self.region_dict(reg))
         return out
 
-    def obj(self, r) -> str:
-        n = lambda v: "null" if v is None else str(v)  # noqa: E731
+    def obj(self, r: Lookup) -> str:
+        def n(v: int | None) -> str:
+            return "null" if v is None else str(v)
         nearest = "null" if r.mapped else (
             f'{{"before": {self.region(r.before)}, "after": {self.region(r.after)}}}')
         sym = "null" if r.symbol is None else self.dumps(self.json_safe(r.symbol))
@@ -203,13 +215,13 @@ class _Json:
                 f'"nearest": {nearest}}}')
 
 
-def _needs_escape(strings) -> bool:
+def _needs_escape(strings: Iterable[str]) -> bool:
     # One test over all strings at C speed; escape() is per string.
     joined = "".join(strings)
     return not (joined.isascii() and joined.isprintable() and "\\" not in joined)
 
 
-def _brief_lines(sym, chunks) -> dict:
+def _brief_lines(sym: Symbolizer, chunks: list[Chunk]) -> dict[int | None, Any]:
     """address -> one atos-like line (see ``--brief``), per distinct address;
     key None -> True when some address is not mapped.
 
@@ -219,10 +231,10 @@ def _brief_lines(sym, chunks) -> dict:
     display = sym.display_names(map(sym.chunk_names, chunks))
     for shown in display.values():
         if _needs_escape(shown.values()):
-            for k, v in shown.items():
-                shown[k] = escape(v)
+            for name, v in shown.items():
+                shown[name] = escape(v)
     no_regions = not sym._regions
-    out: dict = {}
+    out: dict[int | None, Any] = {}
     for c in chunks:
         info = c.info
         if info is None:
@@ -239,7 +251,9 @@ def _brief_lines(sym, chunks) -> dict:
         # Identity tests only: ``None in regions`` would call Region.__eq__
         # (a dataclass's, in Python) once per address.
         if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
-            names = list(map(shown.get, c.names, c.names)) if shown else c.names
+            # dict.get(name, name) at C speed; a None name maps to None.
+            get = cast("Callable[[str | None, str | None], str | None]", shown.get)
+            names = list(map(get, c.names, c.names)) if shown else c.names
             if _needs_escape(filter(None, names)):
                 names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
             fmt = "%#x %s + %s" + suffix.replace("%", "%%")
@@ -268,7 +282,7 @@ def _brief_lines(sym, chunks) -> dict:
 @click.option("--brief", "-b", is_flag=True,
               help="One line per address, atos-like: ADDR SYMBOL + OFFSET (in IMAGE) SEGMENT,SECTION.")
 @target_options
-def command(target, addresses, as_json, brief, **kw):
+def command(target: str, addresses: tuple[str, ...], as_json: bool, brief: bool, **kw: Any) -> None:
     """Name the region, image, segment, section and symbol of each ADDRESS.
 
     TARGET is a PID, a process name or a file (Mach-O, ELF, dyld cache, core,

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from symmap import __version__
 from symmap.audit.findings import Finding
 from symmap.audit.rules import TEXT_SEGMENTS, AuditContext, is_heap, is_stack
-from symmap.model import PROT_EXEC, PROT_WRITE, Region, Target, prot_str
+from symmap.model import PROT_EXEC, Region, Target
 from symmap.render.escape import escape
 from symmap.render.text import format_region_row, format_size
 
@@ -122,7 +122,7 @@ def render_html(t: Target, findings: Sequence[Finding], *, symbols: dict[int, tu
         rows.sort(key=lambda x: (int(x[0], 16), x[2] == 10))
         changes = [[c.change, f"{c.start:x}", f"{c.end:x}", c.line()] for c in diff.regions]
     mapped = sum(r.size for r in t.regions)
-    meta = {
+    meta: dict[str, Any] = {
         "title": f"{escape(t.name) or '?'} [{t.pid if t.pid is not None else '-'}]",
         "kind": t.kind, "path": escape(t.path), "arch": escape(t.arch), "os": escape(t.os),
         "page": t.page_size or 4096, "notes": [escape(n) for n in t.notes], "command": command,
@@ -141,11 +141,11 @@ def render_html(t: Target, findings: Sequence[Finding], *, symbols: dict[int, tu
         data = f'<script type="application/octet-stream" id="symmap-data" data-enc="gzip">{blob}</script>'
     else:
         data = f'<script type="application/json" id="symmap-data" data-enc="json">{script_json(payload)}</script>'
-    return _page(meta["title"], data)
+    return _page(str(meta["title"]), data)
 
 
 def _asset(name: str) -> str:
-    return resources.files("symmap.render").joinpath("html_assets", name).read_text("utf-8")
+    return resources.files("symmap.render").joinpath("html_assets").joinpath(name).read_text("utf-8")
 
 
 def _sha(s: str) -> str:

@@ -13,7 +13,7 @@ from typing import Iterable
 from symmap import __version__
 from symmap.model import Region, Target, prot_str
 from symmap.render.escape import escape
-from symmap.render.summary import summarize
+from symmap.render.summary import SummaryRow, summarize
 
 __all__ = ["format_size", "format_region_row", "render_report", "COLUMN_HEADER"]
 
@@ -225,7 +225,7 @@ def _pct(label: str, part: int | None, total: int) -> str:
     return f"{label}={format_size(part)}({pct}%)"
 
 
-def _summary_row(name: str, row) -> str:
+def _summary_row(name: str, row: SummaryRow) -> str:
     cells = [row.virtual, row.resident, row.dirty, row.swapped, row.volatile, row.nonvol, row.empty]
     return (f"{escape(name):<32}{format_size(cells[0]):>7}"
             + "".join(f"{format_size(c):>9}" for c in cells[1:]) + f"{row.count:>9}")

@@ -21,13 +21,19 @@ import os
 import struct
 import sys
 from itertools import compress
+from typing import Any
 
 from symmap.errors import SymmapError
-from symmap.formats.elf.elffile import (PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LORESERVE,
+from symmap.formats.elf.elffile import (ELF, PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LORESERVE, ElfSection,
                            SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
                            STT_NOTYPE, STT_OBJECT, parse_elf)
 from symmap.model import Image
-from symmap.symbolize.symbol_index import SymbolIndex, build_index_columns, lazy_names, string_table
+from symmap.symbolize.symbol_index import (
+    SymbolIndex,
+    build_index_columns,
+    lazy_names,
+    string_table,
+)
 
 __all__ = ["elf_index"]
 
@@ -44,6 +50,7 @@ _PICK = {c: bytes(1 if i == c else 0 for i in range(256)) for c in (_GLOBAL, _LO
 _TO_MASK = bytes([0] + [0xFF] * 255)            # nonzero -> all bits
 _NOT_FF = bytes([0xFF] * 255 + [0])             # 0xff -> 0, else all bits
 _NATIVE_LE = sys.byteorder == "little"
+_FLIP = bytes([1, 0] + [0] * 254)                 # bool byte -> its negation
 
 
 def _mask(b: bytes) -> int:
@@ -59,10 +66,17 @@ def _or(*cols: bytes) -> bytes:
     return v.to_bytes(n, "little")
 
 
-def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
+# (st_name, st_info bytes, st_value, st_size, defined, below_loreserve, name_nonzero masks)
+_Columns = tuple[list[int], bytes, list[int], list[int], int, int, int, list[int]]
+# ({class: (values, name offsets)}, string table, (value, size) of sized entries)
+_Table = tuple[dict[int, tuple[list[int], list[int]]], bytes, list[tuple[int, int]]]
+
+
+def _columns(view: memoryview, is64: bool, little: bool, entsize: int) -> _Columns:
     """(st_name, st_info bytes, st_value, st_size, defined, below_loreserve,
-    name_nonzero) of the entries in ``view`` (a whole number of entries);
-    the last three are masks (``_mask``) over ``st_shndx`` / ``st_name``."""
+    name_nonzero, st_shndx) of the entries in ``view`` (a whole number of
+    entries); defined .. name_nonzero are masks (``_mask``) over ``st_shndx``
+    / ``st_name``."""
     if little and _NATIVE_LE and entsize == (24 if is64 else 16):
         # Elf64_Sym: name u32 @0, info u8 @4, shndx u16 @6, value u64 @8, size u64 @16;
         # Elf32_Sym: name @0, value @4, size @8 (u32), info u8 @12, shndx u16 @14.
@@ -80,21 +94,22 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
         else:
             values, sizes, info = words[1::4].tolist(), words[2::4].tolist(), view[12::16].tobytes()
         return (words[0::e // 4].tolist(), info, values, sizes, _mask(_or(lo, hi)),
-                _mask(hi.translate(_NOT_FF)), name_nz)
-    e = "<" if little else ">"
-    st = struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH"))
+                _mask(hi.translate(_NOT_FF)), name_nz, view.cast("H")[sh // 2::e // 2].tolist())
+    order = "<" if little else ">"
+    st = struct.Struct(order + ("IBBHQQ" if is64 else "IIIBBH"))
     if entsize != st.size:
         st = struct.Struct(st.format + f"{entsize - st.size}x")
-    cols = list(zip(*st.iter_unpack(view))) or [()] * 6
+    cols: list[tuple[int, ...]] = list(zip(*st.iter_unpack(view))) or [()] * 6
     if is64:
-        name, info, _o, shndx, value, size = cols
+        c_name, c_info, _o, shndx, value, size = cols
     else:
-        name, value, size, info, _o, shndx = cols
-    return (list(name), bytes(info), list(value), list(size), _mask(bytes(map(bool, shndx))),
-            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))))
+        c_name, value, size, c_info, _o, shndx = cols
+    return (list(c_name), bytes(c_info), list(value), list(size), _mask(bytes(map(bool, shndx))),
+            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, c_name))),
+            list(shndx))
 
 
-def _table(elf, sec, buf_len: int):
+def _table(elf: ELF, sec: ElfSection, buf_len: int) -> _Table | None:
     """Filtered columns of one symbol table: {class: (values, name offsets)},
     the string table, and (value, size) of every defined wanted entry with
     a non-zero size."""
@@ -111,7 +126,12 @@ def _table(elf, sec, buf_len: int):
         return None
     view = memoryview(elf.buf)[sec.offset + entsize: sec.offset + count * entsize]
     try:
-        strx, info, values, sizes, defined, real, named = _columns(view, is64, elf.little, entsize)
+        strx, info, values, sizes, defined, real, named, shndx = _columns(view, is64, elf.little, entsize)
+        # A section that is not loaded (.gnu.warning.*, .comment) holds no
+        # byte of the image: its symbols name nothing (llvm-symbolizer: ??).
+        unloaded = {x.index for x in elf.sections if x.index and not x.flags & SHF_ALLOC}
+        if not unloaded.isdisjoint(shndx):
+            defined &= _mask(bytes(map(unloaded.__contains__, shndx)).translate(_FLIP))
     finally:
         view.release()
     n = len(strx)
@@ -124,7 +144,7 @@ def _table(elf, sec, buf_len: int):
     # index below SHN_LORESERVE (no absolute/common symbols).
     base = int.from_bytes(info.translate(_CLASS), "little") & defined & named
     picked = (base & real).to_bytes(n, "little")
-    out = {}
+    out: dict[int, tuple[list[int], list[int]]] = {}
     for c in (_GLOBAL, _LOCAL, _NOTYPE):
         sel = picked.translate(_PICK[c])
         out[c] = (list(compress(values, sel)), list(compress(strx, sel)))
@@ -139,7 +159,7 @@ DEBUG_DIRS = ("/usr/lib/debug",)
 _MAX_DEBUG_FILE = 1 << 30
 
 
-def _debuglink_name(elf) -> str | None:
+def _debuglink_name(elf: ELF) -> str | None:
     sec = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
     if sec is None or sec.size < 5 or sec.offset + sec.size > len(elf.buf):
         return None
@@ -148,7 +168,7 @@ def _debuglink_name(elf) -> str | None:
     return name if name and "/" not in name else None
 
 
-def debug_file(elf, path: str):
+def debug_file(elf: ELF, path: str) -> ELF | None:
     """The parsed detached debug file of ``elf``, or None.
 
     Candidates as gdb and llvm-symbolizer look for them: by build-id
@@ -199,8 +219,8 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
         sym_elf = debug_file(elf, path) or elf
     # Preference at one address (first wins): globals, locals, then
     # NOTYPE labels; within each, .symtab before .dynsym.
-    by_class: dict[int, list] = {_GLOBAL: [], _LOCAL: [], _NOTYPE: []}
-    tables: list = []
+    by_class: dict[int, list[tuple[list[int], list[Any]]]] = {_GLOBAL: [], _LOCAL: [], _NOTYPE: []}
+    tables: list[Any] = []        # string_table() results: str or a bytes table
     sized: list[tuple[int, int]] = []
     for owner, want in ((sym_elf, SHT_SYMTAB), (elf, SHT_DYNSYM)):
         n = len(owner.buf)

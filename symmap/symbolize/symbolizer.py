@@ -65,6 +65,13 @@ class Lookup:
     image_obj: Image | None = field(default=None, repr=False)
 
 
+# Per-segment facts (Symbolizer._seg_info): section starts, (end, name) per
+# section, symbol index, its source, is-Mach-O, image, segment name, address,
+# file offset, file size, slide.
+SegInfo = tuple[list[int], list[tuple[int, str]], "SymbolIndex | None", "str | None", bool, Image, str, int,
+                "int | None", int, "int | None"]
+
+
 class Chunk(NamedTuple):
     """Distinct addresses (ascending) that share one segment and section of
     one image (``info`` None: no image holds them), as columns.
@@ -78,7 +85,7 @@ class Chunk(NamedTuple):
 
     addrs: list[int]
     regions: list[Any]
-    info: tuple | None
+    info: SegInfo | None
     section: str | None
     names: list[str | None]
     offsets: list[int | None]
@@ -111,10 +118,10 @@ class Symbolizer:
         self._segs = segs
         self._sstarts = [t[0] for t in segs]
         self._indexes: dict[int, tuple[SymbolIndex | None, str | None]] = {}
-        self._seg_cache: dict[int, tuple] = {}
+        self._seg_cache: dict[int, SegInfo] = {}
         self._last_region: Region | None = None
-        self._last_seg: tuple | None = None
-        self._last_sect: tuple | None = None
+        self._last_seg: tuple[Any, ...] | None = None
+        self._last_sect: tuple[Any, ...] | None = None
         self._display: dict[str, str] = {}
 
     # -- containers -------------------------------------------------------
@@ -156,7 +163,7 @@ class Symbolizer:
 
     # -- lookups ----------------------------------------------------------
 
-    def _seg_info(self, im: Image, seg: Segment) -> tuple:
+    def _seg_info(self, im: Image, seg: Segment) -> SegInfo:
         """Per-segment facts every lookup in it needs, computed once."""
         key = id(seg)
         info = self._seg_cache.get(key)
@@ -287,8 +294,8 @@ class Symbolizer:
             p = q
         return chunks
 
-    def _section_chunks(self, chunks: list[Chunk], u: list[int], regions: list, p: int, q: int,
-                        info: tuple) -> None:
+    def _section_chunks(self, chunks: list[Chunk], u: list[int], regions: list[Region | None], p: int, q: int,
+                        info: SegInfo) -> None:
         """Split u[p:q] (all in one segment) at section bounds; symbolize each run."""
         sec_starts, sec_ends = info[0], info[1]
         ns = len(sec_starts)
@@ -304,7 +311,7 @@ class Symbolizer:
                 chunks.append(self._symbols(u[m:nxt], regions[m:nxt], info, None))
             p = nxt
 
-    def _symbols(self, c: list[int], regs: list, info: tuple, section: str | None) -> Chunk:
+    def _symbols(self, c: list[int], regs: list[Region | None], info: SegInfo, section: str | None) -> Chunk:
         idx, slide = info[2], info[10]
         n = len(c)
         if slide is None:
@@ -362,7 +369,7 @@ class Symbolizer:
             shown = display[info[4]]
             known = c.unslid is not None
             src = src if known else None
-            unslid = c.unslid if known else repeat(None)
+            unslid: Iterable[int | None] = c.unslid if c.unslid is not None else repeat(None)
             for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
                                                 unslid):
                 rel = a - seg_addr
@@ -394,12 +401,12 @@ class Symbolizer:
         return filter(None, c.names), macho
 
     @staticmethod
-    def display_names(groups: Iterable[tuple[list[str], bool]]) -> dict[bool, dict[str, str]]:
+    def display_names(groups: Iterable[tuple[Iterable[str], bool]]) -> dict[bool, dict[str, str]]:
         """{is_macho: {linkage name: display name}} for the names in
         ``groups`` ((names, is_macho) pairs) whose display name differs
         (``.get(name, name)``); mangled names are demangled together (one
         demangler run per kind)."""
-        by_kind: dict[bool, list] = {False: [], True: []}
+        by_kind: dict[bool, list[Iterable[str]]] = {False: [], True: []}
         for names, macho in groups:
             by_kind[macho].append(names)
         return {macho: display_names(chain.from_iterable(its), macho) if its else {}
