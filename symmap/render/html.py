@@ -136,7 +136,7 @@ def render_html(t: Target, findings: Sequence[Finding], *, symbols: dict[int, tu
                "dl": diff.lines() if diff is not None else None}
     raw = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
     if len(raw) > GZIP_ABOVE:
-        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        z = zlib.compressobj(6, zlib.DEFLATED, 31)
         blob = base64.b64encode(z.compress(raw.encode()) + z.flush()).decode()
         data = f'<script type="application/octet-stream" id="symmap-data" data-enc="gzip">{blob}</script>'
     else:

@@ -89,3 +89,34 @@ def test_search_of_an_unmapped_address(child_page, tmp_path: Path):
     dom, console = dump_dom(page, "#q=0x10")
     assert console == []
     assert "0x10 is not mapped" in dom
+
+
+def test_diff_page_marks_changes(tmp_path: Path):
+    chromium()
+    exe = _build(tmp_path)
+    f = tmp_path / "data.bin"
+    f.write_bytes(b"\0" * 4096)
+    snaps = []
+    for k in range(2):        # two runs of the child: different addresses, so regions added and removed
+        with run_child(exe, str(f)) as c:
+            out = tmp_path / f"s{k}.json"
+            r = subprocess.run(["python3", "-m", "symmap", "save", str(c.pid), "-o", str(out)],
+                               cwd=ROOT, capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+            snaps.append(str(out))
+    page = tmp_path / "diff.html"
+    r = subprocess.run(["python3", "-m", "symmap", "diff", *snaps, "--html", str(page)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr          # different
+    dom, console = dump_dom(page)
+    assert console == []
+    changes = re.search(r'<pre id="changes">(.*?)</pre>', dom, re.S)
+    assert changes and "+ region" in changes.group(1) and "- region" in changes.group(1)
+    assert "removed (diff)" in dom              # the legend names the removed-region style
+
+
+def test_unwritable_html_file_is_one_line_exit_2(tmp_path: Path):
+    r = subprocess.run(["python3", "-m", "symmap", "map", "--html", str(tmp_path / "no" / "such" / "p.html")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.startswith("symmap: cannot write") and r.stderr.count("\n") == 1
