@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from symmap.commands.html_output import html_option
 from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
@@ -30,9 +31,11 @@ _LEVELS = ("info", "low", "medium", "high", "critical")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a findings list.")
 @click.option("--min-severity", type=click.Choice(_LEVELS, case_sensitive=False), default="low", show_default=True,
               help="Report (and fail on) findings at or above this level.")
+@html_option
 @target_options
 @click.pass_context
-def command(ctx: click.Context, /, target: str | None, as_json: bool, min_severity: str, **kw: Any) -> None:
+def command(ctx: click.Context, /, target: str | None, as_json: bool, min_severity: str,
+            html_file: str | None = None, **kw: Any) -> None:
     """Audit TARGET's memory for code that should not be there.
 
     Flags memory that is writable and executable (current or maximum
@@ -45,6 +48,9 @@ def command(ctx: click.Context, /, target: str | None, as_json: bool, min_severi
     t = open_annotated(target, open_options(**kw))
     try:
         findings = audit(t, min_severity)
+        if html_file is not None:
+            from symmap.commands.html_output import write_html
+            write_html(html_file, t, findings, "audit")
         if as_json:
             from symmap import __version__
             from symmap.render.escape import json_safe

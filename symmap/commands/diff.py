@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from symmap.commands.html_output import html_option
 from symmap.commands.options import open_annotated, open_options, target_options
 from symmap.model import Target
 
@@ -41,10 +42,11 @@ def _check_comparable(ta: Target, tb: Target) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--interval", type=click.FloatRange(0, 86400), metavar="SECONDS",
               help="vmmap -d: sample A, wait SECONDS, sample A again, diff the two (no B).")
+@html_option
 @target_options
 @click.pass_context
 def command(ctx: click.Context, /, a: str, b: str | None, as_json: bool, interval: float | None = None,
-            **kw: Any) -> None:
+            html_file: str | None = None, **kw: Any) -> None:
     """Compare A (before) with B (after): regions added, removed, resized or
     re-protected, images loaded or unloaded, and new audit findings.
 
@@ -67,6 +69,10 @@ def command(ctx: click.Context, /, a: str, b: str | None, as_json: bool, interva
         try:
             _check_comparable(ta, tb)
             d = diff_targets(ta, tb)
+            if html_file is not None:
+                from symmap.audit import audit
+                from symmap.commands.html_output import write_html
+                write_html(html_file, tb, audit(tb), "diff", diff=d, before=ta)
         finally:
             tb.close()
     finally:

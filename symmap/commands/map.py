@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from symmap.commands.html_output import html_option
 from symmap.commands.options import (
     open_annotated,
     open_options,
@@ -93,11 +94,12 @@ def parse_where(s: str) -> tuple[int, int | None]:
 @click.option("--no-coalesce", is_flag=True, help="Do not merge adjacent rows of one image segment.")
 @click.option("-s", "--sort-by-size", is_flag=True, help="Summary tables sorted by dirty + swapped size.")
 @click.option("--modern", is_flag=True, help="A saved older-format (2.3) report: print its rows in format 2.4.")
+@html_option
 @target_options
 def command(target: str | None, where: str | None, as_json: bool, interleaved: bool, wide: bool,
             summary_only: bool, symbolicate: bool, verbose: bool, pages: bool, submap: bool,
             all_split_libs: bool, no_coalesce: bool, sort_by_size: bool, modern: bool = False,
-            **kw: Any) -> None:
+            html_file: str | None = None, **kw: Any) -> None:
     """Map TARGET's memory: every region with its owning image and segment.
 
     TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared
@@ -119,6 +121,12 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
     opts = open_options(symbolicate=symbolicate, all_split_libs=all_split_libs, submap=submap, **kw)
     t = open_annotated(target, opts)
     try:
+        if html_file is not None:
+            # The page replaces the report on stdout (write it with --json/text runs).
+            from symmap.audit import audit
+            from symmap.commands.html_output import write_html
+            write_html(html_file, t, audit(t, "info"), "map")
+            return
         if as_json:
             from symmap.render.json import write_json
             write_json(t, sys.stdout)       # streamed: the document is never held whole
