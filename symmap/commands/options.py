@@ -51,14 +51,19 @@ def target_options(f: Callable) -> Callable:
         click.option("--cache", type=click.Path(dir_okay=False), metavar="PATH",
                      help="A dyld shared cache file for cores and crash reports (UUID checked)."),
         click.option("--search-path", "search_paths", multiple=True, type=click.Path(file_okay=False),
-                     metavar="DIR", help="Directory searched for binaries by UUID (repeatable)."),
+                     metavar="DIR", help="Directory searched for binaries and dSYMs by UUID (repeatable)."),
+        click.option("--dsym", type=click.Path(exists=True), metavar="PATH",
+                     help="A .dSYM bundle, or the DWARF file inside one (UUID checked)."),
+        click.option("--no-cache", is_flag=True,
+                     help="Neither read nor write symcaches under $XDG_CACHE_HOME/symmap."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
 
 
-def open_options(arch=None, slide=None, load_address=None, cache=None, search_paths=(), **extra):
+def open_options(arch=None, slide=None, load_address=None, cache=None, search_paths=(), dsym=None,
+                 no_cache=False, **extra):
     from symmap.sources import OpenOptions
     return OpenOptions(arch=arch, slide=slide, load_address=load_address, cache=cache,
-                       search_paths=list(search_paths or ()), **extra)
+                       search_paths=list(search_paths or ()), dsym=dsym, no_cache=no_cache, **extra)

@@ -43,6 +43,8 @@ class OpenOptions:
     cache: str | None = None             # --cache PATH: a dyld cache file for cores / crash reports
     search_paths: list[str] = field(default_factory=list)  # --search-path: binaries by UUID
     symbolicate: bool = False            # --symbolicate: crash report frames
+    dsym: str | None = None              # --dsym PATH: a .dSYM bundle or its DWARF file
+    no_cache: bool = False               # --no-cache: no symcache store reads or writes
     procfs_root: str = "/proc"           # tests pass a fake tree
     task: object | None = None           # tests pass a simulated macOS task
 

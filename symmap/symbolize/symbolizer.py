@@ -29,6 +29,7 @@ from symmap.model import Image, Region, Segment, Target
 from symmap.symbolize.demangle import display_name, display_names
 from symmap.symbolize.symbol_index import SymbolIndex
 from symmap.symbolize.index_loaders import load_index
+from symmap.symbolize.source_lines import LineTable, SourceFrame
 
 __all__ = ["Lookup", "Symbolizer", "Chunk"]
 
@@ -44,7 +45,10 @@ class Lookup:
     start.  ``unslid_address`` is what atos / llvm-symbolizer want;
     ``file_offset`` the address's byte in the image file (None for bss or
     unknown).  ``symbol_source`` says where the symbols came from
-    ("file:PATH", "cache", "memory") or None.
+    ("file:PATH", "cache", "memory", "report") or None.  ``image_offset`` =
+    address - the image's load address.  ``frames``: file/line and inlined
+    frames from debug info (innermost first, the physical function last;
+    empty without debug info), read from ``debug_file``.
     """
 
     address: int
@@ -63,6 +67,22 @@ class Lookup:
     before: Region | None = None
     after: Region | None = None
     image_obj: Image | None = field(default=None, repr=False)
+    image_offset: int | None = None
+    frames: tuple[SourceFrame, ...] = ()
+    debug_file: str | None = None
+
+    @property
+    def file(self) -> str | None:
+        """File, line and column of the innermost frame (None without debug info)."""
+        return self.frames[0].file if self.frames else None
+
+    @property
+    def line(self) -> int | None:
+        return self.frames[0].line if self.frames else None
+
+    @property
+    def column(self) -> int | None:
+        return self.frames[0].column if self.frames else None
 
 
 class Chunk(NamedTuple):
@@ -94,12 +114,37 @@ class Chunk(NamedTuple):
         return self.info[6] if self.info is not None else None
 
 
+def _qualified_name(shown: str) -> str:
+    """``int ns::sum<int>(std::vector<int> const&)`` -> ``ns::sum``: the
+    name without parameters, template arguments or return type, as
+    ``lldb image lookup -n`` matches it."""
+    s = shown.split("(", 1)[0] if not shown.startswith("(") else shown
+    while s.endswith(">"):
+        depth, i = 0, len(s) - 1
+        while i >= 0:
+            depth += {">": 1, "<": -1}.get(s[i], 0)
+            if depth == 0:
+                break
+            i -= 1
+        if i <= 0:
+            break
+        s = s[:i]
+    return s.rsplit(" ", 1)[-1]
+
+
 class Symbolizer:
     """Lookups over one Target.  Accessible attributes: target, search_paths."""
 
-    def __init__(self, target: Target, search_paths: Iterable[str] = ()) -> None:
+    def __init__(self, target: Target, search_paths: Iterable[str] = (), *, debug: bool = True,
+                 dsym: str | None = None, use_cache: bool = True, demangle: bool = True) -> None:
         self.target = target
         self.search_paths = list(search_paths)
+        self.debug = debug
+        self.dsym = dsym
+        self.use_cache = use_cache
+        self.demangle = demangle
+        self.notes: list[str] = []
+        self._lines: dict[int, tuple[LineTable | None, str | None]] = {}
         self._regions = sorted(target.regions, key=lambda r: r.start)
         self._rstarts = [r.start for r in self._regions]
         segs: list[tuple[int, int, Image, Segment]] = []
@@ -153,6 +198,51 @@ class Symbolizer:
             got = load_index(image, self.target, self.search_paths)
             self._indexes[key] = got
         return got
+
+    def lines_for(self, image: Image) -> tuple[LineTable | None, str | None]:
+        """The image's line table from its debug info (built or loaded from
+        the symcache store on first use) and the debug file's path."""
+        key = id(image)
+        got = self._lines.get(key)
+        if got is None:
+            got = self._lines[key] = self._load_lines(image) if self.debug else (None, None)
+        return got
+
+    def _load_lines(self, image: Image) -> tuple[LineTable | None, str | None]:
+        from symmap.symbolize.debug_info import find_debug_object
+        from symmap.symbolize.symcache_store import load_symcache
+        try:
+            d = find_debug_object(image, self.search_paths, self.dsym, self.notes)
+        except ImportError:
+            self.notes.append("symbolic is not installed: no file:line answers")
+            self.debug = False
+            return None, None
+        if d is None or not d.has_dwarf:
+            return None, None
+        try:
+            sc = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
+        except Exception as e:   # symbolic's errors: truncated or corrupt DWARF
+            from symmap.render.escape import escape
+            self.notes.append(f"debug info {d.path}: unreadable ({escape(str(e))[:200]}); "
+                              "symbol-only answers")
+            return None, None
+        return LineTable(sc, self._display_one), d.path
+
+    def _display_one(self, name: str) -> str:
+        if not self.demangle or not name:
+            return name
+        from symmap.symbolize.demangle import demangle
+        return demangle(name)
+
+    def _frames(self, im: Image, slide: int | None, unslid: int | None
+                ) -> tuple[tuple[SourceFrame, ...], str | None]:
+        if not self.debug or unslid is None or slide is None:
+            return (), None
+        lt, path = self.lines_for(im)
+        if lt is None:
+            return (), None
+        fr = lt.frames(unslid - (im.load_address - slide))
+        return fr, (path if fr else None)
 
     # -- lookups ----------------------------------------------------------
 
@@ -229,9 +319,61 @@ class Symbolizer:
                         symbol = self._display.get(name)
                         if symbol is None:
                             symbol = self._display[name] = display_name(name, macho)
+        if not self.demangle and linkage is not None:
+            symbol = linkage
+        frames, dbg = self._frames(im, slide, unslid)
         return Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
                       offset, unslid, file_offset, src if slide is not None else None,
-                      before, after, im)
+                      before, after, im, addr - im.load_address, frames, dbg)
+
+    def addresses_of(self, name: str) -> list[int]:
+        """Runtime addresses of every symbol called ``name`` in any image:
+        its linkage name (Mach-O: with or without the leading ``_``), its
+        display name, or that name without its parameter list."""
+        out: list[int] = []
+        for im in self.target.images:
+            idx, src = self.index_for(im)
+            if idx is None:
+                continue
+            slide = im.slide
+            if slide is None and src and src.startswith("file:"):
+                slide = im.load_address - idx.image_base
+            if slide is None:
+                continue
+            macho = not (im.filetype or "").startswith("elf")
+            names = {st: idx.name_of(st) for st in idx.starts}
+            hits = [st for st, nm in names.items()
+                    if nm is not None and (nm == name or (macho and nm == "_" + name))]
+            if not hits:
+                shown = display_names(names.values(), macho)
+                for st, nm in names.items():
+                    if nm is None:
+                        continue
+                    d = shown.get(nm, nm)
+                    if d == name or _qualified_name(d) == name:
+                        hits.append(st)
+            out += [st + slide for st in hits]
+        return sorted(set(out))
+
+    def chunk_frames(self, chunks: Iterable[Chunk]) -> dict[int, tuple[str, tuple[SourceFrame, ...]]]:
+        """address -> (image name, source frames) for the addresses of
+        ``chunks`` that debug info knows."""
+        out: dict[int, tuple[str, tuple[SourceFrame, ...]]] = {}
+        if not self.debug:
+            return out
+        for c in chunks:
+            if c.info is None or c.unslid is None:
+                continue
+            im, slide = c.info[5], c.info[10]
+            lt, _p = self.lines_for(im)
+            if lt is None:
+                continue
+            base = im.load_address - slide
+            for a, un in zip(c.addrs, c.unslid):
+                fr = lt.frames(un - base)
+                if fr:
+                    out[a] = (im.name, fr)
+        return out
 
     # -- batches ----------------------------------------------------------
 
@@ -359,8 +501,13 @@ class Symbolizer:
                     by_addr[a] = self._unmapped_or_bare(a, reg)
                 continue
             im, seg_name, seg_addr, fo, fsize, src = info[5], info[6], info[7], info[8], info[9], info[3]
-            shown = display[info[4]]
+            shown = display[info[4]] if self.demangle else {}
             known = c.unslid is not None
+            slide = info[10]
+            lt, dbg = self.lines_for(im) if known and self.debug else (None, None)
+            base = im.load_address - slide if lt is not None else 0
+            lframes = lt.frames if lt is not None else None
+            load = im.load_address
             src = src if known else None
             unslid = c.unslid if known else repeat(None)
             for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
@@ -375,8 +522,10 @@ class Symbolizer:
                     sym, link = nm, None
                 else:
                     sym, link = shown.get(nm, nm), nm
+                frames = lframes(un - base) if lframes is not None else ()
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
-                                    off, un, file_offset, src, before, after, im)
+                                    off, un, file_offset, src, before, after, im, a - load, frames,
+                                    dbg if frames else None)
         return list(map(by_addr.__getitem__, addrs))
 
     def _unmapped_or_bare(self, a: int, reg: Region | None) -> Lookup:
