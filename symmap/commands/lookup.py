@@ -200,6 +200,8 @@ def command(target, addresses, as_json, brief, names, no_demangle, **kw):
         results = sym.lookup_many(addrs)
         if as_json:
             j = JsonRenderer()
+            for n in sym.notes:          # debug-info notes: on stderr, the JSON stays clean
+                click.echo(f"note: {escape(n)}", err=True)
             click.echo("[\n " + ",\n ".join(map(j.obj, results)) + "\n]")
         else:
             for n in t.notes + sym.notes:

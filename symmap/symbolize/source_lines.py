@@ -7,17 +7,19 @@ symbol, full_path) has no column: ``column`` is always None.  The results
 are read straight from its C structs (the wrapper's SourceLocation objects
 cost 40% more per lookup).
 
-Names as llvm-symbolizer gives them: GCC's hot/cold split parts come back
-from symbolic as ``main.cold``, where llvm-symbolizer names the function
-(``main``): the suffix is dropped.  Mach-O names come without the leading
-underscore (the DWARF linkage name), so they need no stripping.
+GCC's hot/cold split functions: symbolic names the physical function of
+both parts by its lowest-addressed symbol (``main.cold`` for addresses in
+``main``); llvm-symbolizer 14 names the part holding the address (``main``
+in the hot part, ``main.cold`` in the cold one).  ``split_name`` fixes the
+physical frame from the symbol table.  Mach-O names come without the
+leading underscore (the DWARF linkage name).
 """
 from __future__ import annotations
 
 import re
 from typing import Any, Callable, NamedTuple
 
-__all__ = ["SourceFrame", "LineTable"]
+__all__ = ["SourceFrame", "LineTable", "split_name"]
 
 _COLD = re.compile(r"\.cold(\.\d+)?$")
 # One address's frames are bounded by what symbolic returns; a hostile
@@ -31,6 +33,34 @@ class SourceFrame(NamedTuple):
     file: str | None
     line: int | None           # None: no line known
     column: int | None         # symbolic gives no columns: always None
+
+
+_MANGLED = ("_Z", "_R", "$s", "$S", "_$s", "__Z")
+
+
+def split_name(frames: tuple[SourceFrame, ...], symbol_linkage: str | None, symbol_shown: str | None,
+               macho: bool) -> tuple[SourceFrame, ...]:
+    """``frames`` with the physical (last) frame named as llvm-symbolizer
+    names it: by the symbol table (symmap's index, which follows
+    llvm-symbolizer's choice among aliases) when DWARF gave no linkage name
+    (C functions: ``socketpair``, not symbolic's ``__GI_socketpair``), or
+    when the two differ only by a ``.cold`` suffix."""
+    if not frames or not symbol_linkage:
+        return frames
+    last = frames[-1]
+    sym = symbol_linkage[1:] if macho and symbol_linkage.startswith("_") else symbol_linkage
+    if "@" in sym[1:]:
+        sym = sym[0] + sym[1:].split("@", 1)[0]          # ELF symbol version
+    if sym == last.linkage_name:
+        return frames
+    c_name = not last.linkage_name.startswith(_MANGLED)
+    if not c_name and _COLD.sub("", sym) != _COLD.sub("", last.linkage_name):
+        return frames
+    shown = symbol_shown
+    if shown is None:
+        from symmap.symbolize.demangle import demangle
+        shown = demangle(sym)
+    return frames[:-1] + (last._replace(function=shown, linkage_name=sym),)
 
 
 class LineTable:
@@ -55,7 +85,6 @@ class LineTable:
         got = self._names.get(raw)
         if got is None:
             link = raw.decode("utf-8", "replace")
-            link = _COLD.sub("", link) if ".cold" in link else link
             got = self._names[raw] = (self._display(link), link)
         return got
 

@@ -29,7 +29,7 @@ from symmap.model import Image, Region, Segment, Target
 from symmap.symbolize.demangle import display_name, display_names
 from symmap.symbolize.symbol_index import SymbolIndex
 from symmap.symbolize.index_loaders import load_index
-from symmap.symbolize.source_lines import LineTable, SourceFrame
+from symmap.symbolize.source_lines import LineTable, SourceFrame, split_name
 
 __all__ = ["Lookup", "Symbolizer", "Chunk"]
 
@@ -118,18 +118,18 @@ def _qualified_name(shown: str) -> str:
     """``int ns::sum<int>(std::vector<int> const&)`` -> ``ns::sum``: the
     name without parameters, template arguments or return type, as
     ``lldb image lookup -n`` matches it."""
-    s = shown.split("(", 1)[0] if not shown.startswith("(") else shown
-    while s.endswith(">"):
-        depth, i = 0, len(s) - 1
-        while i >= 0:
-            depth += {">": 1, "<": -1}.get(s[i], 0)
-            if depth == 0:
-                break
-            i -= 1
-        if i <= 0:
+    out: list[str] = []
+    depth = 0
+    for ch in shown:
+        if ch == "<":
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif ch == "(" and depth == 0 and out:
             break
-        s = s[:i]
-    return s.rsplit(" ", 1)[-1]
+        elif depth == 0:
+            out.append(" " if ch == " " else ch)
+    return "".join(out).rsplit(" ", 1)[-1]
 
 
 class Symbolizer:
@@ -145,6 +145,7 @@ class Symbolizer:
         self.demangle = demangle
         self.notes: list[str] = []
         self._lines: dict[int, tuple[LineTable | None, str | None]] = {}
+        self._own: dict[Any, Any] = {}
         self._regions = sorted(target.regions, key=lambda r: r.start)
         self._rstarts = [r.start for r in self._regions]
         segs: list[tuple[int, int, Image, Segment]] = []
@@ -223,10 +224,40 @@ class Symbolizer:
             sc = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
         except Exception as e:   # symbolic's errors: truncated or corrupt DWARF
             from symmap.render.escape import escape
-            self.notes.append(f"debug info {d.path}: unreadable ({escape(str(e))[:200]}); "
+            self.notes.append(f"debug info {d.path}: unreadable ({escape(' '.join(str(e).split()))[:200]}); "
                               "symbol-only answers")
             return None, None
         return LineTable(sc, self._display_one), d.path
+
+    def _physical(self, im: Image, frames: tuple[SourceFrame, ...], unslid: int,
+                  linkage: str | None, shown: str | None, macho: bool) -> tuple[SourceFrame, ...]:
+        """Name the physical (last) frame as llvm-symbolizer does
+        (frame_names.py for ELF; source_lines.split_name for Mach-O)."""
+        if macho:
+            return split_name(frames, linkage, shown, macho)
+        key = id(im)
+        own = self._own.get(key, False)
+        if own is False:
+            from symmap.symbolize.frame_names import own_symbols
+            p = im.file_path or (im.path if not im.path.startswith("[") else None)
+            own = self._own[key] = own_symbols(p) if p else None
+        last = frames[-1]
+        name = own.find(unslid) if own is not None else None
+        if name is None:
+            from symmap.symbolize.frame_names import own_symbols, strip_clone_suffix
+            name = strip_clone_suffix(last.linkage_name)
+            dpath = self.lines_for(im)[1]
+            if dpath and not name.startswith("__GI_"):
+                dkey = ("debug", key)
+                dbg = self._own.get(dkey, False)
+                if dbg is False:
+                    dbg = self._own[dkey] = own_symbols(dpath) if dpath != im.file_path else own
+                gi = dbg.gi_alias(unslid) if dbg is not None else None
+                if gi is not None and gi == "__GI_" + name:
+                    name = gi
+        if name == last.linkage_name:
+            return frames
+        return frames[:-1] + (last._replace(function=self._display_one(name), linkage_name=name),)
 
     def _display_one(self, name: str) -> str:
         if not self.demangle or not name:
@@ -322,6 +353,8 @@ class Symbolizer:
         if not self.demangle and linkage is not None:
             symbol = linkage
         frames, dbg = self._frames(im, slide, unslid)
+        if frames:
+            frames = self._physical(im, frames, unslid, linkage, symbol, macho)
         return Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
                       offset, unslid, file_offset, src if slide is not None else None,
                       before, after, im, addr - im.load_address, frames, dbg)
@@ -369,9 +402,11 @@ class Symbolizer:
             if lt is None:
                 continue
             base = im.load_address - slide
-            for a, un in zip(c.addrs, c.unslid):
+            macho = c.info[4]
+            for a, un, nm, syn in zip(c.addrs, c.unslid, c.names, c.synthetic):
                 fr = lt.frames(un - base)
                 if fr:
+                    fr = self._physical(im, fr, un, None if syn else nm, None, macho)
                     out[a] = (im.name, fr)
         return out
 
@@ -523,6 +558,8 @@ class Symbolizer:
                 else:
                     sym, link = shown.get(nm, nm), nm
                 frames = lframes(un - base) if lframes is not None else ()
+                if frames:
+                    frames = self._physical(im, frames, un, link, sym, info[4])
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
                                     off, un, file_offset, src, before, after, im, a - load, frames,
                                     dbg if frames else None)
