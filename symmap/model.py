@@ -191,6 +191,9 @@ class Frame:
     symbol: str | None = None
     offset: int | None = None        # address - symbol start
     image_offset: int | None = None  # address - image load address
+    file: str | None = None          # source file:line, from the report or debug info
+    line: int | None = None
+    inlined: bool = False            # an inlined frame (same address as the next one)
 
 
 @dataclass(slots=True)

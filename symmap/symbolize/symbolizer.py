@@ -146,6 +146,7 @@ class Symbolizer:
         self.notes: list[str] = []
         self._lines: dict[int, tuple[LineTable | None, str | None]] = {}
         self._own: dict[Any, Any] = {}
+        self._report: dict[int, list[Any]] | None = None
         self._regions = sorted(target.regions, key=lambda r: r.start)
         self._rstarts = [r.start for r in self._regions]
         segs: list[tuple[int, int, Image, Segment]] = []
@@ -259,6 +260,27 @@ class Symbolizer:
             return frames
         return frames[:-1] + (last._replace(function=self._display_one(name), linkage_name=name),)
 
+    def _from_report(self, lk: Lookup) -> Lookup:
+        """A crash report's own frame names for an address that no symbol
+        file names (``symbol_source`` "report"); file:line and inlined
+        frames too where the report gives them."""
+        if self._report is None:
+            self._report = {}
+            for th in self.target.threads:
+                for f in th.frames:
+                    if f.symbol is not None:
+                        got = self._report.setdefault(f.address, [])
+                        if len(got) < 64:
+                            got.append(f)
+        fs = self._report.get(lk.address)
+        if not fs:
+            return lk
+        phys = fs[-1]
+        lk.symbol, lk.linkage_name, lk.offset, lk.symbol_source = phys.symbol, None, phys.offset, "report"
+        if not lk.frames and any(f.file for f in fs):
+            lk.frames = tuple(SourceFrame(f.symbol, f.symbol, f.file, f.line, None) for f in fs)
+        return lk
+
     def _display_one(self, name: str) -> str:
         if not self.demangle or not name:
             return name
@@ -355,9 +377,12 @@ class Symbolizer:
         frames, dbg = self._frames(im, slide, unslid)
         if frames:
             frames = self._physical(im, frames, unslid, linkage, symbol, macho)
-        return Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
-                      offset, unslid, file_offset, src if slide is not None else None,
-                      before, after, im, addr - im.load_address, frames, dbg)
+        lk = Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
+                    offset, unslid, file_offset, src if slide is not None and idx is not None else None,
+                    before, after, im, addr - im.load_address, frames, dbg)
+        if symbol is None and self.target.threads:
+            lk = self._from_report(lk)
+        return lk
 
     def addresses_of(self, name: str) -> list[int]:
         """Runtime addresses of every symbol called ``name`` in any image:
@@ -563,6 +588,10 @@ class Symbolizer:
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
                                     off, un, file_offset, src, before, after, im, a - load, frames,
                                     dbg if frames else None)
+        if self.target.threads:
+            for lk in by_addr.values():
+                if lk.symbol is None and lk.image is not None:
+                    self._from_report(lk)
         return list(map(by_addr.__getitem__, addrs))
 
     def _unmapped_or_bare(self, a: int, reg: Region | None) -> Lookup:
