@@ -94,6 +94,9 @@ class Image:
     # Not serialized: where a symbolizer may find the bytes (file path on disk,
     # or a callable returning a buffer).  Sources fill it when they know.
     file_path: str | None = None
+    # A fat file's slice holding this image: its offset in file_path
+    # (Segment.file_offset values are relative to it); None when thin.
+    slice_offset: int | None = None
 
     @property
     def end(self) -> int:

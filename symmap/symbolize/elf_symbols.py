@@ -80,7 +80,7 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
         else:
             values, sizes, info = words[1::4].tolist(), words[2::4].tolist(), view[12::16].tobytes()
         return (words[0::e // 4].tolist(), info, values, sizes, _mask(_or(lo, hi)),
-                _mask(hi.translate(_NOT_FF)), name_nz)
+                _mask(hi.translate(_NOT_FF)), name_nz, (lo, hi))
     e = "<" if little else ">"
     st = struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH"))
     if entsize != st.size:
@@ -91,7 +91,18 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
     else:
         name, value, size, info, _o, shndx = cols
     return (list(name), bytes(info), list(value), list(size), _mask(bytes(map(bool, shndx))),
-            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))))
+            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))),
+            (bytes(x & 0xFF for x in shndx), bytes(x >> 8 for x in shndx)))
+
+
+def _in_sections(shndx, wanted: frozenset[int]) -> int:
+    """Mask (``_mask``) of the symbols whose st_shndx is in ``wanted``;
+    ``shndx`` is its (low bytes, high bytes) columns."""
+    lo, hi = shndx
+    if all(i < 256 for i in wanted):
+        table = bytes(1 if i in wanted else 0 for i in range(256))
+        return _mask(lo.translate(table)) & ~_mask(hi)
+    return _mask(bytes(map(wanted.__contains__, (a | b << 8 for a, b in zip(lo, hi)))))
 
 
 def _table(elf, sec, buf_len: int):
@@ -111,7 +122,8 @@ def _table(elf, sec, buf_len: int):
         return None
     view = memoryview(elf.buf)[sec.offset + entsize: sec.offset + count * entsize]
     try:
-        strx, info, values, sizes, defined, real, named = _columns(view, is64, elf.little, entsize)
+        strx, info, values, sizes, defined, real, named, shndx = _columns(view, is64, elf.little,
+                                                                          entsize)
     finally:
         view.release()
     n = len(strx)
@@ -123,6 +135,12 @@ def _table(elf, sec, buf_len: int):
     # defined, the name inside the table and (for the index) the section
     # index below SHN_LORESERVE (no absolute/common symbols).
     base = int.from_bytes(info.translate(_CLASS), "little") & defined & named
+    # A symbol in a section that is not loaded (SHF_ALLOC unset: glibc's
+    # .gnu.warning.* link warnings) names no address; llvm-symbolizer
+    # skips them too (it says ?? for libc.so.6 0x0).
+    unloaded = frozenset(i for i, x in enumerate(elf.sections) if i and not x.flags & SHF_ALLOC)
+    if unloaded:
+        base &= ~_in_sections(shndx, unloaded)
     picked = (base & real).to_bytes(n, "little")
     out = {}
     for c in (_GLOBAL, _LOCAL, _NOTYPE):

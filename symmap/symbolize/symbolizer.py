@@ -315,6 +315,8 @@ class Symbolizer:
                 idx = src = None
             macho = not (im.filetype or "").startswith("elf")
             fo = seg.file_offset
+            if fo is not None and im.slice_offset:
+                fo += im.slice_offset          # offsets in the file, not the fat slice
             fsize = seg.file_size if seg.file_size is not None else seg.size
             info = ([s.address for s in secs], [(s.address + s.size, s.name) for s in secs],
                     idx, src, macho, im, seg.name, seg.address, fo, fsize, slide)
