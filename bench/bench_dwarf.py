@@ -127,7 +127,7 @@ def main() -> None:
     with open(stdin_path, "w") as f:
         f.write("\n".join(map(hex, addrs)) + "\n")
     dbg = subprocess.run(["llvm-readelf", "-S", "-W", binary], capture_output=True, text=True).stdout
-    di = next((int(l.split("]", 1)[1].split()[4], 16) for l in dbg.splitlines() if ".debug_info" in l), 0)
+    di = next((int(ln.split("]", 1)[1].split()[4], 16) for ln in dbg.splitlines() if ".debug_info" in ln), 0)
     print(f"{binary}: {os.path.getsize(binary) >> 20} MB, .debug_info {di >> 20} MB, "
           f"{a.addresses} addresses")
     cache = os.path.join(tmp, "xdg")

@@ -115,7 +115,8 @@ def main() -> None:
 
 def bench_symbols(d: str, runs: int) -> None:
     """iter_symbols over a 100k-symbol object (built from generated assembly) vs llvm-nm."""
-    from symmap.formats.elf.elffile import iter_symbols, open_elf
+    from symmap.formats.elf.elffile import open_elf
+    from tests.support.elf_symbols_reference import iter_symbols
     clang = shutil.which("clang") or shutil.which("cc")
     if not clang:
         return

@@ -115,7 +115,7 @@ class Region:
 
     Raw facts (set by sources): start, end, prot, max_prot, share_mode
     ("COW","PRV","NUL","ALI","SHM","ZER","S/A", or None), tag (Mach user_tag),
-    kind (a source hint: "file","anon","heap","stack","vdso","vvar","guard",
+    kind (a source hint: "file","anon","heap","stack","vdso","vvar","guard","stack_guard",
     "shm","deleted","memfd","submap","cache"...), resident/dirty/swapped
     bytes (None if unknown), path and offset of the backing file.
 

@@ -20,12 +20,8 @@ def annotate(target: Target) -> Target:
     if target.annotated:
         return target
     if target.shared_cache is not None:
-        try:
-            from symmap.annotate.shared_cache import split_shared_region
-        except ImportError:  # pragma: no cover - module always shipped
-            split_shared_region = None
-        if split_shared_region is not None:
-            split_shared_region(target)
+        from symmap.annotate.shared_cache import split_shared_region
+        split_shared_region(target)
     join_images(target)
     name_regions(target)
     target.regions.sort(key=lambda r: (r.start, r.end))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from symmap.model import Image, Segment, Target
+from symmap.model import Image, Region, Segment, Target
 from symmap.annotate.shared_cache import LINKEDIT_DETAIL
 
 __all__ = ["join_images", "SegmentIndex"]
@@ -49,7 +49,7 @@ class SegmentIndex:
         return r[2], r[3]
 
 
-def _unowned_cache_row(r) -> bool:
+def _unowned_cache_row(r: Region) -> bool:
     """Rows the shared-cache split made for bytes no single image owns: the
     combined __LINKEDIT (it overlaps every cached image's __LINKEDIT, so the
     largest overlap would name an arbitrary dylib) and ``unused ...`` gaps."""

@@ -22,11 +22,8 @@ _GENERIC_KIND_NAMES = {
 
 
 def _macos_name(r: Region) -> tuple[str, str | None]:
-    try:
-        from symmap.darwin import vm_tags
-    except ImportError:  # pragma: no cover
-        vm_tags = None
-    if vm_tags is not None and hasattr(vm_tags, "darwin_region_type"):
+    from symmap.darwin import vm_tags
+    if hasattr(vm_tags, "darwin_region_type"):
         t, d = vm_tags.darwin_region_type(r)
         if t:
             return t, d
@@ -52,7 +49,10 @@ def name_regions(target: Target) -> None:
     for r in target.regions:
         if r.type is not None and r.detail is not None:
             continue
-        if r.kind in _GENERIC_KIND_NAMES and target.os not in ("macos", "linux"):
+        if r.kind == "stack_guard":
+            # a source found the thread stack right above this guard (vmmap's name)
+            t, d = "STACK GUARD", r.detail
+        elif r.kind in _GENERIC_KIND_NAMES and target.os not in ("macos", "linux"):
             t, d = _GENERIC_KIND_NAMES[r.kind], r.path
         else:
             t, d = namer(r)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import replace
+from typing import Any
 
 from symmap.darwin.consts import (VM_PAGE_QUERY_PAGE_DIRTY, VM_PAGE_QUERY_PAGE_PAGED_OUT,
                              VM_PAGE_QUERY_PAGE_PRESENT)
@@ -202,7 +203,7 @@ def _page_counts(r: Region, a: int, b: int, page: int) -> tuple[int, int, int]:
     return res, dirty, swapped
 
 
-def _sub_pages(r: Region, a: int, b: int, page: int):
+def _sub_pages(r: Region, a: int, b: int, page: int) -> Any:
     """The slice of r.pages covering [a, b), so a piece keeps exact per-page data."""
     base = r.start - r.start % page
     return r.pages[(a - base) // page:(b - 1 - base) // page + 1]
@@ -242,7 +243,8 @@ def _dirty_runs(r: Region, x: int, y: int, page: int) -> list[tuple[int, int]]:
     return runs
 
 
-def _split(r: Region, a: int, b: int, mname: str, pieces, starts, show_gaps: bool,
+def _split(r: Region, a: int, b: int, mname: str, pieces: list[tuple[int, int, str, str, bool]],
+           starts: list[int], show_gaps: bool,
            page: int = 0) -> list[Region]:
     rows: list[Region] = []
     i = max(0, bisect.bisect_right(starts, a) - 1)

@@ -139,7 +139,7 @@ class TargetDiff:
 
 # --- region coverage diff ------------------------------------------------
 
-def _identity(r: Region, at: int) -> tuple:
+def _identity(r: Region, at: int) -> tuple[object, ...]:
     """What a piece of memory *is*, independent of how it is cut into rows.
     The file offset is taken at address ``at`` so that two different windows
     of one file do not compare equal."""
@@ -175,7 +175,7 @@ def _region_changes(A: list[Region], B: list[Region]) -> list[RegionChange]:
         return []
     ca, cb = _cover(A, cuts), _cover(B, cuts)
     # (class, a index, b index, start, end), adjacent pieces of one pair merged.
-    pieces: list[list] = []
+    pieces: list[list[Any]] = []
     kept_b: set[int] = set()     # B regions that also have a same-identity piece
     kept_a: set[int] = set()
     pair_of_b: dict[int, int] = {}
@@ -212,14 +212,14 @@ def _region_changes(A: list[Region], B: list[Region]) -> list[RegionChange]:
             push("reprotected", ai, bi, s, e)
     # The replaced case pushes removed/added alternately, so merge adjacent
     # ranges per (class, a, b) key, not only consecutive pieces.
-    groups: dict[tuple, list[list[int]]] = {}
+    groups: dict[tuple[str, int | None, int | None], list[list[int]]] = {}
     for cls, ai, bi, s, e in pieces:
         rngs = groups.setdefault((cls, ai, bi), [])
         if rngs and rngs[-1][1] == s:
             rngs[-1][1] = e
         else:
             rngs.append([s, e])
-    merged = sorted(([k[0], k[1], k[2], s, e] for k, rngs in groups.items() for s, e in rngs),
+    merged = sorted(((k[0], k[1], k[2], s, e) for k, rngs in groups.items() for s, e in rngs),
                     key=lambda p: (p[3], p[0]))
 
     out: list[RegionChange] = []
@@ -227,9 +227,10 @@ def _region_changes(A: list[Region], B: list[Region]) -> list[RegionChange]:
     for cls, ai, bi, s, e in merged:
         # Growth/shrink only at a region's edge; a hole punched in the middle
         # (munmap or MAP_FIXED over a reservation) stays removed/added.
-        if cls == "added" and bi in kept_b and (s == B[bi].start or e == B[bi].end):
+        pair: tuple[int, int] | None
+        if cls == "added" and bi is not None and bi in kept_b and (s == B[bi].start or e == B[bi].end):
             pair = (pair_of_b[bi], bi)            # the region grew
-        elif cls == "removed" and ai in kept_a and (s == A[ai].start or e == A[ai].end):
+        elif cls == "removed" and ai is not None and ai in kept_a and (s == A[ai].start or e == A[ai].end):
             pair = (ai, pair_of_a[ai])            # the region shrank
         else:
             pair = None
@@ -241,12 +242,15 @@ def _region_changes(A: list[Region], B: list[Region]) -> list[RegionChange]:
                                    old=(ra.start, ra.end), new=(rb.start, rb.end)))
             continue
         if cls == "added":
+            assert bi is not None                 # an added piece has a B region
             rb = B[bi]
             out.append(_change("added", rb, s, e, old=None, new=(rb.start, rb.end)))
         elif cls == "removed":
+            assert ai is not None
             ra = A[ai]
             out.append(_change("removed", ra, s, e, old=(ra.start, ra.end), new=None))
         else:
+            assert ai is not None and bi is not None
             ra, rb = A[ai], B[bi]
             out.append(_change("reprotected", rb, s, e, old=(ra.start, ra.end), new=(rb.start, rb.end),
                                old_prot=ra.prot, old_max_prot=ra.max_prot))

@@ -54,7 +54,7 @@ class Finding:
         return _RANK[self.severity]
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> tuple[str, int, str | None, str | None, str | None]:
         """Identity used to match a finding across two snapshots."""
         return (self.rule, self.start, self.image, self.segment, self.path)
 

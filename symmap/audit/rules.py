@@ -222,7 +222,7 @@ def is_file_backed(r: Region) -> bool:
     if r.kind in ("file", "deleted", "memfd", "shm"):
         return True
     if r.kind is None or r.kind == "anon":
-        return bool(r.path) and not r.path.startswith("[")
+        return r.path is not None and r.path != "" and not r.path.startswith("[")
     return False
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from typing import Any
 
 import click
 
@@ -30,7 +32,7 @@ _LEVELS = ("info", "low", "medium", "high", "critical")
               help="Report (and fail on) findings at or above this level.")
 @target_options
 @click.pass_context
-def command(ctx, target, as_json, min_severity, **kw):
+def command(ctx: click.Context, /, target: str | None, as_json: bool, min_severity: str, **kw: Any) -> None:
     """Audit TARGET's memory for code that should not be there.
 
     Flags memory that is writable and executable (current or maximum
@@ -55,8 +57,10 @@ def command(ctx, target, as_json, min_severity, **kw):
             }
             click.echo(json.dumps(doc, indent=1, ensure_ascii=True))
         else:
+            from symmap.render import color
+            paint = color.enabled(sys.stdout)
             for f in findings:
-                click.echo(f.line())
+                click.echo(color.highlight_finding(f.line(), f.severity) if paint else f.line())
             if not findings:
                 click.echo(f"no findings at or above {min_severity}", err=True)
     finally:

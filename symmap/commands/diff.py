@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from symmap.commands.options import open_annotated, open_options, target_options
+from symmap.model import Target
 
 EPILOG = """\b
 Examples:
@@ -19,7 +21,7 @@ Exit codes: 0 identical; 1 different; 2 bad target or input;
 """
 
 
-def _check_comparable(ta, tb) -> None:
+def _check_comparable(ta: Target, tb: Target) -> None:
     """Refuse targets of different OSes or architectures: their addresses
     name unrelated memory, so every region would be "changed" (exit 1) and
     the diff would look like a real, huge change.  Different kinds (a live
@@ -39,7 +41,7 @@ def _check_comparable(ta, tb) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @target_options
 @click.pass_context
-def command(ctx, a, b, as_json, **kw):
+def command(ctx: click.Context, /, a: str, b: str, as_json: bool, **kw: Any) -> None:
     """Compare A (before) with B (after): regions added, removed, resized or
     re-protected, images loaded or unloaded, and new audit findings.
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 import os
 import sys
 from itertools import repeat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from symmap.commands.options import open_annotated, open_options, target_options
+
+if TYPE_CHECKING:
+    from symmap.model import Target
 
 EPILOG = """\b
 Examples:
@@ -21,13 +24,18 @@ Examples:
   symmap lookup ./a.out --name main                 every address named main
   symmap lookup ./a.out 0x1139 --dsym a.out.dSYM    file:line and inlined frames
   cat addrs.txt | symmap lookup 1234 - --json  one address per line
+
+\b
+Exit codes: 0 every address mapped; 1 some address not mapped;
+2 bad target or input (an unparsable address); 3 permission denied;
+4 the process vanished.
 """
 
 
 def _stdin_bytes() -> bytes:
     src = getattr(sys.stdin, "buffer", None)
     if src is not None:
-        return src.read()
+        return bytes(src.read())
     return sys.stdin.read().encode("utf-8", "surrogateescape")
 
 
@@ -113,7 +121,7 @@ def _addresses(tokens: tuple[str, ...]) -> list[Any]:
     return out
 
 
-def _image_relative(t: Any, items: list[Any]) -> list[int]:
+def _image_relative(t: Target, items: list[Any]) -> list[int]:
     """``IMAGE+OFF`` -> the image's load address + OFF; IMAGE is matched by
     path, then basename (one image must match)."""
     from symmap.errors import BadTarget
@@ -152,7 +160,8 @@ def _image_relative(t: Any, items: list[Any]) -> list[int]:
               help="Look up every address of SYMBOL (linkage or demangled name; repeatable).")
 @click.option("--no-demangle", is_flag=True, help="Print names as stored (linkage names).")
 @target_options
-def command(target, addresses, as_json, brief, names, no_demangle, **kw):
+def command(target: str, addresses: tuple[str, ...], as_json: bool, brief: bool,
+            names: tuple[str, ...], no_demangle: bool, **kw: Any) -> None:
     """Name the region, image, segment, section, symbol and source line of each ADDRESS.
 
     TARGET is a PID, a process name or a file (Mach-O, ELF, dyld cache, core,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from typing import Any
 
 import click
 
@@ -17,6 +18,10 @@ Examples:
   symmap dyld_shared_cache_arm64e --slide 0x4000000
   symmap crash.ips --cache dyld_shared_cache_arm64e
   cat crash.ips | symmap -      a report piped on stdin
+
+\b
+Exit codes: 0 ok; 2 bad target or input; 3 permission denied;
+4 the process vanished.
 """
 
 
@@ -28,7 +33,8 @@ Examples:
 @click.option("--summary", "summary_only", is_flag=True, help="Print only the header and the summary.")
 @click.option("--symbolicate", is_flag=True, help="Crash reports: name frames from --search-path/--cache.")
 @target_options
-def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw):
+def command(target: str | None, as_json: bool, interleaved: bool, wide: bool, summary_only: bool,
+            symbolicate: bool, **kw: Any) -> None:
     """Map TARGET's memory: every region with its owning image and segment.
 
     TARGET is a PID, a process name, or a file (Mach-O, ELF, dyld shared
@@ -47,7 +53,11 @@ def command(target, as_json, interleaved, wide, summary_only, symbolicate, **kw)
         width = None
         if not wide and sys.stdout.isatty():
             width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)
-        click.echo(render_report(t, interleaved=interleaved, detail_width=width,
-                                 summary_only=summary_only), nl=False)
+        text = render_report(t, interleaved=interleaved, detail_width=width,
+                             summary_only=summary_only)
+        from symmap.render import color
+        if color.enabled(sys.stdout):
+            text = color.highlight_map(text)
+        click.echo(text, nl=False)
     finally:
         t.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -14,6 +15,10 @@ Examples:
   symmap save 1234 -o -                 write the snapshot to stdout
   symmap map before.json                the report, later, from the snapshot
   symmap diff before.json 1234          what changed since
+
+\b
+Exit codes: 0 saved; 2 bad target or input (or FILE not writable);
+3 permission denied; 4 the process vanished.
 """
 
 
@@ -22,7 +27,7 @@ Examples:
 @click.option("-o", "--output", required=True, metavar="FILE",
               help="Snapshot file to write ('-' for stdout).")
 @target_options
-def command(target, output, **kw):
+def command(target: str | None, output: str, **kw: Any) -> None:
     """Save TARGET's annotated map (regions, images, cache, threads) as JSON.
 
     The snapshot is a TARGET for every command (map, lookup, audit, diff)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from typing import Any
 from ctypes import (POINTER, Structure, byref, c_char, c_char_p, c_int, c_int32, c_int64,
                     c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
 
@@ -156,7 +157,7 @@ class DyldUuidInfo32(Structure):
 _AII_COMMON_HEAD = [("version", c_uint32), ("infoArrayCount", c_uint32)]
 
 
-def _aii_fields(ptr, u64_tail_ts):
+def _aii_fields(ptr: Any, u64_tail_ts: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return _AII_COMMON_HEAD + [
         ("infoArray", ptr), ("notification", ptr),
         ("processDetachedFromSharedRegion", c_uint8), ("libSystemInitialized", c_uint8),
@@ -205,7 +206,7 @@ def lib() -> ctypes.CDLL:
 
 
 def _declare(L: ctypes.CDLL) -> ctypes.CDLL:
-    def proto(name, res, *args):
+    def proto(name: str, res: Any, *args: Any) -> None:
         fn = getattr(L, name)
         fn.restype = res
         fn.argtypes = list(args)
@@ -256,7 +257,7 @@ def _oserror(call: str) -> OSError:
 # --- Mach ---------------------------------------------------------------------------------
 
 def mach_task_self() -> int:
-    return lib().mach_task_self()
+    return int(lib().mach_task_self())
 
 
 def has_task_read_for_pid() -> bool:

@@ -124,15 +124,23 @@ class _Fields:
         self.raw, self.is64, self.mask = raw, is64, mask
         self.version = struct.unpack_from("<I", raw, 0)[0] if len(raw) >= 4 else 0
 
-    def get(self, name: str):
+    def get(self, name: str) -> int | None:
+        v = self._get(name)
+        return v if isinstance(v, int) else None
+
+    def get_bytes(self, name: str) -> bytes | None:
+        v = self._get(name)
+        return v if isinstance(v, bytes) else None
+
+    def _get(self, name: str) -> int | bytes | None:
         off64, off32, kind, minv = FIELDS[name]
         off = off64 if self.is64 else off32
         code = ("Q" if self.is64 else "I") if kind == "p" else kind
         n = struct.calcsize("<" + code)
         if self.version < minv or off + n > len(self.raw):
             return None
-        (v,) = struct.unpack_from("<" + code, self.raw, off)
-        if kind == "p":
+        v: int | bytes = struct.unpack_from("<" + code, self.raw, off)[0]
+        if kind == "p" and isinstance(v, int):
             v &= self.mask
         return v
 
@@ -169,7 +177,8 @@ def read_dyld_state(read: Reader, address: int, size: int, fmt: int | None, ptr_
     return st
 
 
-def _read_once(read, address, size, fmt, mask, max_images, page_size, prev: DyldState) -> DyldState:
+def _read_once(read: Reader, address: int, size: int, fmt: int | None, mask: int, max_images: int, page_size: int,
+               prev: DyldState) -> DyldState:
     is64 = fmt != 0
     st = DyldState(address=address, size=size, is64=is64, attempts=prev.attempts)
     if not address:
@@ -182,7 +191,7 @@ def _read_once(read, address, size, fmt, mask, max_images, page_size, prev: Dyld
         return st
     f = _Fields(raw, is64, mask)
     st.version = f.version
-    uuid = f.get("sharedCacheUUID")
+    uuid = f.get_bytes("sharedCacheUUID")
     if uuid and any(uuid):
         st.cache_uuid = uuid.hex()
         st.cache_slide = f.get("sharedCacheSlide")
@@ -217,7 +226,7 @@ def _read_once(read, address, size, fmt, mask, max_images, page_size, prev: Dyld
     return st
 
 
-def _read_uuids(read, f: _Fields, st: DyldState, mask: int, max_images: int) -> None:
+def _read_uuids(read: Reader, f: _Fields, st: DyldState, mask: int, max_images: int) -> None:
     arr, count = f.get("uuidArray") or 0, f.get("uuidArrayCount") or 0
     if not arr or not count:
         return
@@ -232,7 +241,7 @@ def _read_uuids(read, f: _Fields, st: DyldState, mask: int, max_images: int) -> 
         im.uuid = by_addr.get(im.load_address)
 
 
-def _add_dyld(read, st: DyldState, page_size: int) -> None:
+def _add_dyld(read: Reader, st: DyldState, page_size: int) -> None:
     la = st.dyld_load_address
     if not la or any(im.load_address == la for im in st.images):
         return

@@ -6,14 +6,13 @@ struct-based ``symmap.formats.macho.load_commands.parse_macho``.  No lief, no ma
 """
 from __future__ import annotations
 
-import struct
 from typing import Callable, Iterable
 
 from symmap.errors import CorruptInput
 from symmap.model import Image, Region
-from symmap.formats.macho.load_commands import (CPU_SUBTYPE_ARM64E, CPU_SUBTYPE_MASK, CPU_TYPE_ARM64,
-                             CPU_TYPE_X86, CPU_TYPE_X86_64, MH_DYLINKER, MH_EXECUTE, MH_MAGIC,
-                             MH_MAGIC_64, MachO, parse_macho, to_image)
+from symmap.formats.macho.load_commands import (CPU_SUBTYPE_ARM64E, CPU_SUBTYPE_MASK, CPU_TYPE_ARM64, CPU_TYPE_X86,
+                                                CPU_TYPE_X86_64, MH_DYLINKER, MH_EXECUTE, MachO, parse_macho,
+                                                peek_header, to_image)
 from symmap.darwin.consts import MH_DYLIB_IN_CACHE
 
 __all__ = ["read_macho", "image_from_memory", "scan_for_images", "code_type",
@@ -32,12 +31,10 @@ def read_macho(read: Reader, addr: int, path: str | None = None) -> MachO | None
         buf = read(addr, FIRST_READ)
     except OSError:
         return None
-    if len(buf) < 28:
+    hdr = peek_header(buf)
+    if hdr is None or hdr.sizeofcmds > MAX_SIZEOFCMDS:
         return None
-    magic, _cpu, _sub, _ft, _ncmds, sizeofcmds, _flags = struct.unpack_from("<7I", buf, 0)
-    if magic not in (MH_MAGIC, MH_MAGIC_64) or sizeofcmds > MAX_SIZEOFCMDS:
-        return None
-    need = (32 if magic == MH_MAGIC_64 else 28) + sizeofcmds
+    need = (32 if hdr.is64 else 28) + hdr.sizeofcmds
     if len(buf) < need:
         try:
             buf = read(addr, need)

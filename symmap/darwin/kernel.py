@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from symmap.darwin.consts import (ARM64_SP_INDEX, ARM_THREAD_STATE64, ARM_THREAD_STATE64_COUNT,
                      KERN_FAILURE, TASK_VM_INFO_REV0_COUNT, TASK_VM_INFO_REV1_COUNT,
@@ -163,7 +163,7 @@ class Kernel(Protocol):
     def euid(self) -> int: ...
 
 
-def region_info_from_struct(address: int, size: int, depth: int, s) -> RegionInfo:
+def region_info_from_struct(address: int, size: int, depth: int, s: Any) -> RegionInfo:
     """Copy a _mach.VmRegionSubmapInfo64 into a plain RegionInfo."""
     return RegionInfo(
         address, size, depth, s.protection & 0xFFFFFFFF, s.max_protection & 0xFFFFFFFF,
@@ -173,7 +173,7 @@ def region_info_from_struct(address: int, size: int, depth: int, s) -> RegionInf
         s.user_wired_count, s.pages_reusable, s.object_id_full)
 
 
-def proc_region_from_struct(pri, path: str | None = None) -> ProcRegion:
+def proc_region_from_struct(pri: Any, path: str | None = None) -> ProcRegion:
     """Copy a _mach.ProcRegionInfo (+ optional path) into a ProcRegion."""
     return ProcRegion(pri.pri_address, pri.pri_size, pri.pri_protection, pri.pri_max_protection,
                       pri.pri_user_tag, pri.pri_share_mode, pri.pri_offset, pri.pri_flags,
@@ -299,11 +299,11 @@ class LibSystemKernel:
         from symmap.darwin import _mach
         if pid == os.getpid():
             return LibSystemTask(pid, _mach.mach_task_self(), True)
-        result: list = []
+        result: list[object] = []
         lock = threading.Lock()
-        abandoned = []              # non-empty once we stopped waiting for the worker
+        abandoned: list[bool] = []  # non-empty once we stopped waiting for the worker
 
-        def deliver(value) -> None:
+        def deliver(value: object) -> None:
             with lock:
                 if not abandoned:
                     result.append(value)
@@ -349,9 +349,11 @@ class LibSystemKernel:
                 abandoned.append(True)
         if not result:
             raise PortRefused("task_for_pid", KERN_FAILURE, f"no answer from taskgated in {timeout:g}s")
-        if isinstance(result[0], BaseException):
-            raise result[0]
-        return LibSystemTask(pid, result[0], False)
+        got = result[0]
+        if isinstance(got, BaseException):
+            raise got
+        assert isinstance(got, int)     # deliver() gets a port or an exception
+        return LibSystemTask(pid, got, False)
 
     def pid_exists(self, pid: int) -> bool:
         # xnu never hands out a pid above PID_MAX (bsd/sys/proc_internal.h @xnu-11417.101.15),
@@ -389,7 +391,8 @@ class LibSystemKernel:
             return None
         if s is None:
             return None
-        dec = lambda b: b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")  # noqa: E731
+        def dec(b: bytes) -> str:
+            return b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         return BsdInfo(s.pbi_pid, s.pbi_ppid, s.pbi_uid, dec(bytes(s.pbi_comm)),
                        dec(bytes(s.pbi_name)), s.pbi_start_tvsec, s.pbi_start_tvusec, s.pbi_flags,
                        s.pbi_status)

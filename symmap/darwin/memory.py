@@ -6,9 +6,12 @@ or unreadable (darwin-facts §3), so a failed read is retried page-wise; Frida
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from symmap.darwin.consts import HOLE_CODES, KernReturnError
+
+if TYPE_CHECKING:
+    from symmap.darwin.kernel import Task
 
 __all__ = ["TaskMemory"]
 
@@ -24,7 +27,7 @@ class TaskMemory:
     which may raise (macos_live raises ProcessVanished) or return to continue.
     """
 
-    def __init__(self, task, page_size: int,
+    def __init__(self, task: Task, page_size: int,
                  on_error: Callable[[KernReturnError], None] | None = None) -> None:
         self.task = task
         self.page_size = page_size

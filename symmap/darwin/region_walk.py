@@ -18,12 +18,15 @@ PROC_PIDREGIONPATHINFO walking pri_address + pri_size (psutil 2026 arch/osx/proc
 from __future__ import annotations
 
 import errno as _errno
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from symmap.model import Region
 from symmap.darwin.consts import (FOOTPRINT_TAG, KERN_INVALID_ADDRESS, PURGE_LETTERS, SM_EMPTY,
                      KernReturnError)
 from symmap.darwin.vm_tags import share_mode_letters
+
+if TYPE_CHECKING:
+    from symmap.darwin.kernel import Kernel, Task
 
 __all__ = ["walk_regions", "walk_regions_procinfo", "MAX_DEPTH", "MAX_REGIONS"]
 
@@ -48,7 +51,7 @@ def _kind(tag: int, depth: int, is_submap: bool, path: str | None, pager: int) -
     return "anon"
 
 
-def walk_regions(task, page_size: int, *, pid: int | None = None, kernel=None,
+def walk_regions(task: Task, page_size: int, *, pid: int | None = None, kernel: Kernel | None = None,
                  want_paths: bool = True,
                  purgeable: Callable[[int], int | None] | None = None) -> list[Region]:
     """All regions of ``task``.  ``page_size`` = effective page size for page counts.
@@ -72,7 +75,7 @@ def walk_regions(task, page_size: int, *, pid: int | None = None, kernel=None,
         if ri.user_tag == FOOTPRINT_TAG:
             continue
         path = None
-        if want_paths and kernel is not None and ri.depth == 0 and ri.external_pager \
+        if want_paths and kernel is not None and pid is not None and ri.depth == 0 and ri.external_pager \
                 and not ri.is_submap:
             path = region_path(kernel, pid, ri.address)
         purge = None
@@ -90,7 +93,7 @@ def walk_regions(task, page_size: int, *, pid: int | None = None, kernel=None,
     return out
 
 
-def region_path(kernel, pid: int | None, addr: int) -> str | None:
+def region_path(kernel: Kernel, pid: int, addr: int) -> str | None:
     """Path of the file mapped at addr, or None.  Accepts libproc's answer only if
     the region it describes contains addr.  ESRCH propagates (the process died)."""
     try:
@@ -106,7 +109,7 @@ def region_path(kernel, pid: int | None, addr: int) -> str | None:
     return pr.path
 
 
-def walk_regions_procinfo(kernel, pid: int, page_size: int) -> list[Region]:
+def walk_regions_procinfo(kernel: Kernel, pid: int, page_size: int) -> list[Region]:
     """Top-level regions from proc_pidinfo only (no task port: no submaps, no reads).
     Raises OSError (EPERM/ESRCH) when even that is refused."""
     out: list[Region] = []

@@ -18,13 +18,13 @@ from typing import Sequence
 from symmap.model import Region
 from symmap.darwin.vm_tags import TAG_STACK
 
-__all__ = ["label_thread_stacks", "STACK_GUARD"]
+__all__ = ["label_thread_stacks", "STACK_GUARD_KIND"]
 
-STACK_GUARD = "STACK GUARD"
+STACK_GUARD_KIND = "stack_guard"
 
 
 def label_thread_stacks(regions: Sequence[Region], stack_pointers: Sequence[int | None]) -> int:
-    """Set ``detail`` (and the guard's ``type``) in place; ``stack_pointers[i]`` is thread
+    """Set ``detail`` (and the guard's ``kind``) in place; ``stack_pointers[i]`` is thread
     i's already PAC-stripped sp, or None when unknown.  Returns how many stacks got named."""
     # Thread stacks are top-level entries; submap leaves (depth > 0) are the shared cache.
     top = sorted((r for r in regions if not r.depth), key=lambda r: r.start)
@@ -47,6 +47,6 @@ def label_thread_stacks(regions: Sequence[Region], stack_pointers: Sequence[int 
         guard = top[k - 1]
         if guard.end == stack.start and guard.prot == 0 and guard.tag in (None, 0, TAG_STACK) \
                 and not guard.path and guard.detail is None:
-            guard.type = STACK_GUARD
+            guard.kind = STACK_GUARD_KIND       # the annotator names it STACK GUARD
             guard.detail = f"stack guard for thread {i}"
     return named

@@ -10,6 +10,7 @@ Tags vmmap has no name for print as "Memory Tag N" (also 240-255, App Specific).
 from __future__ import annotations
 
 from symmap.darwin.consts import SM_EMPTY, SM_TRUESHARED
+from symmap.model import Region
 
 __all__ = ["VM_TAG_NAMES", "SHARE_MODE_LETTERS", "tag_name", "share_mode_letters",
            "darwin_region_type", "PURGE_LETTERS"]
@@ -74,7 +75,7 @@ def share_mode_letters(sm: int | None) -> str | None:
 _LETTER_TO_SM = {v: k for k, v in SHARE_MODE_LETTERS.items()}
 
 
-def darwin_region_type(region) -> tuple[str, str | None]:
+def darwin_region_type(region: Region) -> tuple[str, str | None]:
     """(REGION TYPE, REGION DETAIL or None) for a model.Region no image owns.
 
     Rules beyond the plain tag table, as vmmap prints them (fixtures/vmmap/01.txt):

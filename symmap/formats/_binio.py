@@ -7,7 +7,7 @@ come from the real data size, not from counts read out of the input.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     import mmap
@@ -17,7 +17,7 @@ from symmap.errors import CorruptInput
 Buffer = Union[bytes, bytearray, memoryview, "mmap.mmap"]  # noqa: F821
 
 __all__ = ["Buffer", "unpack_at", "cstring_at", "check_range", "bounded_count",
-           "read_uleb128", "read_sleb128"]
+           "read_uleb128"]
 
 
 def check_range(buf_len: int, off: int, size: int, what: str, path: str | None = None,
@@ -29,7 +29,7 @@ def check_range(buf_len: int, off: int, size: int, what: str, path: str | None =
 
 
 def unpack_at(st: struct.Struct, buf: Buffer, off: int, what: str = "record",
-              path: str | None = None, fmt: str = "file") -> tuple:
+              path: str | None = None, fmt: str = "file") -> tuple[Any, ...]:
     """``st.unpack_from(buf, off)`` with a bounds check that names what failed."""
     if off < 0 or off + st.size > len(buf):
         raise CorruptInput(fmt, f"truncated {what} ({st.size} bytes needed, "
@@ -79,21 +79,3 @@ def read_uleb128(buf: Buffer, off: int, end: int) -> tuple[int, int]:
         shift += 7
         if shift > 70:
             raise ValueError("uleb128 too long")
-
-
-def read_sleb128(buf: Buffer, off: int, end: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if off >= end:
-            raise ValueError("sleb128 runs past its data")
-        b = buf[off]
-        off += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            if b & 0x40:
-                result -= 1 << shift
-            return result, off
-        if shift > 70:
-            raise ValueError("sleb128 too long")

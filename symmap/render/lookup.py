@@ -10,9 +10,15 @@ see README "lookup --json".
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import compress, count, repeat
 from operator import is_
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, cast
+
+if TYPE_CHECKING:
+    from symmap.model import Region
+    from symmap.symbolize.source_lines import SourceFrame
+    from symmap.symbolize.symbolizer import Chunk, Lookup, Symbolizer
 
 __all__ = ["TextRenderer", "JsonRenderer", "brief_lines", "source_at"]
 
@@ -41,16 +47,16 @@ class TextRenderer:
         self.escape = escape
         self.row = format_region_row
         self._rows: dict[int, str] = {}
-        self._images: dict[tuple, str] = {}
-        self._where: dict[tuple, str] = {}
+        self._images: dict[tuple[str | None, str | None], str] = {}
+        self._where: dict[tuple[str | None, str | None], str] = {}
 
-    def region(self, reg) -> str:
+    def region(self, reg: Region) -> str:
         s = self._rows.get(id(reg))
         if s is None:
             s = self._rows[id(reg)] = self.row(reg)
         return s
 
-    def block(self, r) -> str:
+    def block(self, r: Lookup) -> str:
         lines = [f"{r.address:#x}"]
         if not r.mapped:
             lines.append("  not mapped")
@@ -64,7 +70,7 @@ class TextRenderer:
             if r.mapped:
                 lines.append("  image:   - (no image owns this address)")
             return "\n".join(lines)
-        key = (r.image, r.uuid)
+        key: tuple[str | None, str | None] = (r.image, r.uuid)
         img = self._images.get(key)
         if img is None:
             img = self._images[key] = f"  image:   {self.escape(r.image)} ({r.uuid or 'no uuid'})"
@@ -125,7 +131,7 @@ class JsonRenderer:
                 self._strs[v] = out
         return out
 
-    def region(self, reg) -> str:
+    def region(self, reg: Region | None) -> str:
         if reg is None:
             return "null"
         out = self._regions.get(id(reg))
@@ -133,8 +139,9 @@ class JsonRenderer:
             out = self._regions[id(reg)] = self.dumps(self.region_dict(reg))
         return out
 
-    def obj(self, r) -> str:
-        n = lambda v: "null" if v is None else str(v)  # noqa: E731
+    def obj(self, r: Lookup) -> str:
+        def n(v: int | None) -> str:
+            return "null" if v is None else str(v)
         nearest = "null" if r.mapped else (
             f'{{"before": {self.region(r.before)}, "after": {self.region(r.after)}}}')
         sym = "null" if r.symbol is None else self.dumps(self.json_safe(r.symbol))
@@ -159,13 +166,15 @@ class JsonRenderer:
                 f'"nearest": {nearest}}}')
 
 
-def _needs_escape(strings) -> bool:
+def _needs_escape(strings: Iterable[str]) -> bool:
     # One test over all strings at C speed; escape() is per string.
     joined = "".join(strings)
     return not (joined.isascii() and joined.isprintable() and "\\" not in joined)
 
 
-def brief_lines(sym: Any, chunks: Any, frames: dict[int, Any] | None = None) -> dict:
+def brief_lines(sym: Symbolizer, chunks: list[Chunk],
+                frames: dict[int, tuple[str, tuple[SourceFrame, ...]]] | None = None
+                ) -> dict[int | None, Any]:
     """``frames``: address -> (image name, source frames), from
     ``Symbolizer.chunk_frames``."""
     """address -> one atos-like line (see ``--brief``), per distinct address;
@@ -177,10 +186,10 @@ def brief_lines(sym: Any, chunks: Any, frames: dict[int, Any] | None = None) -> 
     display = sym.display_names(map(sym.chunk_names, chunks))
     for shown in display.values():
         if _needs_escape(shown.values()):
-            for k, v in shown.items():
-                shown[k] = escape(v)
+            for name, v in shown.items():
+                shown[name] = escape(v)
     no_regions = not sym._regions
-    out: dict = {}
+    out: dict[int | None, Any] = {}
     for c in chunks:
         info = c.info
         if info is None:
@@ -197,7 +206,9 @@ def brief_lines(sym: Any, chunks: Any, frames: dict[int, Any] | None = None) -> 
         # Identity tests only: ``None in regions`` would call Region.__eq__
         # (a dataclass's, in Python) once per address.
         if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
-            names = list(map(shown.get, c.names, c.names)) if shown else c.names
+            # dict.get(name, name) at C speed; a None name maps to None.
+            get = cast("Callable[[str | None, str | None], str | None]", shown.get)
+            names = list(map(get, c.names, c.names)) if shown else c.names
             if _needs_escape(filter(None, names)):
                 names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
             fmt = "%#x %s + %s" + suffix.replace("%", "%%")

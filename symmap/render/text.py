@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Iterable
 
 from symmap import __version__
-from symmap.model import Region, Target, prot_str
+from symmap.model import Frame, Region, Target, prot_str
 from symmap.render.escape import escape
-from symmap.render.summary import summarize
+from symmap.render.summary import SummaryRow, summarize
 
 __all__ = ["format_size", "format_region_row", "render_report", "COLUMN_HEADER"]
 
@@ -169,7 +169,7 @@ def _crash_lines(t: Target) -> list[str]:
     return out
 
 
-def _frame_text(f) -> str:
+def _frame_text(f: Frame) -> str:
     """A frame as Apple's reports print it: ``sym + off (file:line)``, an
     unsymbolicated one as ``LOAD_ADDRESS + OFFSET`` (decimal offset; never
     the image name, which would read as a symbol), ``[inlined]`` kept."""
@@ -235,7 +235,7 @@ def _pct(label: str, part: int | None, total: int) -> str:
     return f"{label}={format_size(part)}({pct}%)"
 
 
-def _summary_row(name: str, row) -> str:
+def _summary_row(name: str, row: SummaryRow) -> str:
     cells = [row.virtual, row.resident, row.dirty, row.swapped, row.volatile, row.nonvol, row.empty]
     return (f"{escape(name):<32}{format_size(cells[0]):>7}"
             + "".join(f"{format_size(c):>9}" for c in cells[1:]) + f"{row.count:>9}")

@@ -23,6 +23,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from importlib import import_module
+from types import ModuleType
 
 from symmap.errors import BadTarget, NoSuchProcess
 from symmap.model import Target
@@ -49,7 +50,7 @@ class OpenOptions:
     task: object | None = None           # tests pass a simulated macOS task
 
 
-def _live_module():
+def _live_module() -> ModuleType:
     if IS_MACOS:
         return import_module(".macos_live", __name__)
     if IS_LINUX:
@@ -122,7 +123,8 @@ def open_file(path: str, opts: OpenOptions | None = None, kind: str | None = Non
     opts = opts or OpenOptions()
     kind = kind or sniff_file(path)
     mod = import_module("." + _FILE_SOURCES[kind], __name__)
-    return mod.open_file(path, opts)
+    t: Target = mod.open_file(path, opts)
+    return t
 
 
 STDIN_LIMIT = 1 << 30      # a crash report or snapshot; a core belongs in a file
@@ -154,14 +156,18 @@ def _open_stdin(opts: OpenOptions) -> Target:
         os.unlink(tmp.name)
         raise
     # The source may keep the file mmapped: unlink it when the target closes.
-    t.closers.append(lambda: os.path.exists(tmp.name) and os.unlink(tmp.name))
+    def _unlink() -> None:
+        if os.path.exists(tmp.name):
+            os.unlink(tmp.name)
+    t.closers.append(_unlink)
     if t.path == tmp.name:
         t.path = "-"
     return t
 
 
 def open_pid(pid: int, opts: OpenOptions | None = None) -> Target:
-    return _live_module().open_pid(pid, opts or OpenOptions())
+    t: Target = _live_module().open_pid(pid, opts or OpenOptions())
+    return t
 
 
 def open_target(spec: str | int | None, opts: OpenOptions | None = None) -> Target:
@@ -185,7 +191,7 @@ def open_target(spec: str | int | None, opts: OpenOptions | None = None) -> Targ
         return open_file(s, opts)
     if "/" in s:
         raise BadTarget(f"{s}: no such file")
-    pids = _live_module().find_pids(s)
+    pids: list[tuple[int, str]] = _live_module().find_pids(s)
     if not pids:
         raise NoSuchProcess(None, f"no process or file named {s!r}")
     if len(pids) > 1:

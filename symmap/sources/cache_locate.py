@@ -14,7 +14,10 @@ Darwin-free: plain ``os`` calls, a ``root`` prefix lets tests use a fake tree.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from symmap.formats.dyld_cache.reader import DyldCache
 
 __all__ = ["CACHE_DIRS", "candidate_files", "file_uuid", "locate_cache_file", "find_cache_for"]
 
@@ -125,7 +128,7 @@ def locate_cache_file(uuid: str, *, arch: str | None = None, path: str | None = 
     return None
 
 
-def find_cache_for(cache, root: str = "/", dirs: Iterable[str] = CACHE_DIRS) -> str | None:
+def find_cache_for(cache: DyldCache, root: str = "/", dirs: Iterable[str] = CACHE_DIRS) -> str | None:
     """The on-disk file of a cache read out of a target's memory
     (``DyldCache.from_memory``): uses its dynamic-data page when present."""
     dd = cache.dynamic_data()

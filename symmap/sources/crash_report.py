@@ -18,8 +18,8 @@ Resident/dirty/swapped are None.  ``info`` carries the header facts (see
 from __future__ import annotations
 
 import os
-import struct
-from typing import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from symmap.errors import BadTarget
 from symmap.formats.crash import read_crash_report
@@ -27,16 +27,23 @@ from symmap.formats.crash.model import CrashImage, CrashReport, VMRow
 from symmap.model import (PROT_EXEC, PROT_READ, CacheMapping, Frame, Image, Region, Segment,
                      SharedCache, Target, Thread)
 
-__all__ = ["open_file", "target_from_report", "find_binaries_by_uuid", "attach_binaries", "symbolicate"]
+if TYPE_CHECKING:
+    from symmap.formats.macho.load_commands import MachO
+    from symmap.sources import OpenOptions
+
+__all__ = ["open_file", "target_from_report", "find_binaries_by_uuid", "attach_binaries",
+           "symbolicate"]
 
 _PAGE_SIZES = {"arm64": 16384, "arm64e": 16384, "x86_64": 4096, "i386": 4096}
 # Bounds for the --search-path walk: a bug report's dSYM/binary folder, not a disk.
+P = TypeVar("P")
+
 MAX_WALK_FILES = 20000
 MAX_WALK_DEPTH = 12
 _MAX_HEADER = 1 << 20
 
 
-def open_file(path: str, opts) -> Target:
+def open_file(path: str, opts: OpenOptions) -> Target:
     """Open a crash report.
 
     ``info`` keys: report_path, report_format, identifier, version,
@@ -51,7 +58,7 @@ def open_file(path: str, opts) -> Target:
     """
     rep = read_crash_report(path)
     t = target_from_report(rep, path)
-    if opts is not None and getattr(opts, "cache", None):
+    if opts is not None and opts.cache:
         _attach_cache(t, rep, opts.cache)
     _build_regions(t, rep)
     paths = list(getattr(opts, "search_paths", None) or []) if opts is not None else []
@@ -199,12 +206,12 @@ def _vm_kind(row: VMRow) -> str | None:
     return None
 
 
-def _carve(cands: list[tuple[int, int, object]], taken: list[tuple[int, int]]
-           ) -> list[tuple[int, int, object]]:
+def _carve(cands: list[tuple[int, int, P]], taken: list[tuple[int, int]]
+           ) -> list[tuple[int, int, P]]:
     """Pieces of each candidate [lo, hi) not in ``taken`` (sorted, disjoint)
     nor in an earlier candidate.  One sweep: O((n + m) log n), whatever a
     hostile report lists."""
-    out: list[tuple[int, int, object]] = []
+    out: list[tuple[int, int, P]] = []
     j, floor = 0, 0
     for lo, hi, payload in sorted(cands, key=lambda c: (c[0], c[1])):
         lo = max(lo, floor)
@@ -227,7 +234,7 @@ def _carve(cands: list[tuple[int, int, object]], taken: list[tuple[int, int]]
     return out
 
 
-def _merge(taken: list[tuple[int, int]], pieces: list[tuple[int, int, object]]) -> list[tuple[int, int]]:
+def _merge(taken: list[tuple[int, int]], pieces: Sequence[tuple[int, int, object]]) -> list[tuple[int, int]]:
     return sorted(taken + [(lo, hi) for lo, hi, _p in pieces])
 
 
@@ -238,17 +245,17 @@ def _build_regions(t: Target, rep: CrashReport) -> None:
     vmi = rep.vm_region_info
     if vmi is not None:
         floor = 0
-        for row in sorted((r for r in vmi.rows if not r.pseudo and r.start is not None),
-                          key=lambda r: r.start):
-            if row.start < floor:
-                t.notes.append(f"partial: VM row {row.start:#x}-{row.end:#x} overlaps another; skipped")
+        rows = [(r.start, r.end, r) for r in vmi.rows if not r.pseudo and r.start is not None and r.end is not None]
+        for start, end, row in sorted(rows, key=lambda x: x[0]):
+            if start < floor:
+                t.notes.append(f"partial: VM row {start:#x}-{end:#x} overlaps another; skipped")
                 t.partial = True
                 continue
-            r = Region(row.start, row.end, row.prot or 0, row.max_prot, row.share_mode,
+            r = Region(start, end, row.prot or 0, row.max_prot, row.share_mode,
                        kind=_vm_kind(row), type=row.type, detail=row.detail or "")
             regions.append(r)
-            taken.append((row.start, row.end))
-            floor = row.end
+            taken.append((start, end))
+            floor = end
             if row.fault:
                 fault_row = r
     # The report's images: their __TEXT extent is known even inside the
@@ -354,7 +361,7 @@ def _attach_cache(t: Target, rep: CrashReport, cache_path: str) -> None:
 
 # --- --symbolicate ----------------------------------------------------------
 
-def _read_header(path: str) -> list:
+def _read_header(path: str) -> list[MachO]:
     """Parsed Mach-O headers of a thin or fat file (empty if not Mach-O).
     Reads only the headers (at most _MAX_HEADER bytes per slice)."""
     from symmap.errors import SymmapError
@@ -363,14 +370,9 @@ def _read_header(path: str) -> list:
         with open(path, "rb") as f:
             head = f.read(4096)
             if _m.is_fat_magic(head):
-                magic, n = struct.unpack_from(">II", head, 0)
-                st = struct.Struct(">IIQQII" if magic == _m.FAT_MAGIC_64 else ">IIIII")
                 out = []
-                for i in range(min(n, 16)):
-                    if 8 + (i + 1) * st.size > len(head):
-                        break
-                    offset = st.unpack_from(head, 8 + i * st.size)[2]
-                    f.seek(offset)
+                for sl in _m.parse_fat(head, path, os.fstat(f.fileno()).st_size)[:16]:
+                    f.seek(sl.offset)
                     out += _thin(f.read(_MAX_HEADER), path)
                 return out
             if _m.is_macho_magic(head):
@@ -381,7 +383,7 @@ def _read_header(path: str) -> list:
     return []
 
 
-def _thin(buf: bytes, path: str) -> list:
+def _thin(buf: bytes, path: str) -> list[MachO]:
     from symmap.errors import SymmapError
     from symmap.formats.macho import load_commands as _m
     try:
@@ -390,12 +392,12 @@ def _thin(buf: bytes, path: str) -> list:
         return []
 
 
-def find_binaries_by_uuid(uuids: Iterable[str], dirs: Iterable[str]) -> dict[str, tuple[str, object]]:
+def find_binaries_by_uuid(uuids: Iterable[str], dirs: Iterable[str]) -> dict[str, tuple[str, MachO]]:
     """uuid -> (file path, parsed MachO) for Mach-O files under ``dirs``
     whose LC_UUID is wanted.  The walk is bounded (MAX_WALK_FILES files,
     MAX_WALK_DEPTH levels) and stops once every UUID is found."""
     want = {u for u in uuids if u}
-    found: dict[str, tuple[str, object]] = {}
+    found: dict[str, tuple[str, MachO]] = {}
     seen = 0
     for d in dirs:
         if not os.path.isdir(d):
@@ -416,13 +418,47 @@ def find_binaries_by_uuid(uuids: Iterable[str], dirs: Iterable[str]) -> dict[str
     return found
 
 
-def _match(p: str, want: set[str], found: dict) -> None:
+def _match(p: str, want: set[str], found: dict[str, tuple[str, MachO]]) -> None:
     for m in _read_header(p):
         if m.uuid in want and m.uuid not in found:
             found[m.uuid] = (p, m)
 
 
-def attach_binaries(t: Target, search_paths: list[str], dsym: str | None = None) -> dict:
+def _follow_install_names(t: Target, want: set[str], found: dict[str, tuple[str, MachO]],
+                          roots: list[str]) -> None:
+    """Find what the UUID walk missed the way dyld found it: each found
+    binary's LC_LOAD_DYLIBs resolved through its LC_RPATHs, @loader_path and
+    @executable_path (the found main executable), then each report path
+    under every search directory.  A file counts only when its UUID is one
+    the report wants.  Bounded: each wanted UUID is found once."""
+    from symmap.symbolize.install_names import LoadContext, Rpath, resolve
+
+    def take(path: str | None) -> tuple[str, MachO] | None:
+        if path is None:
+            return None
+        for m in _read_header(path):
+            if m.uuid in want and m.uuid not in found:
+                found[m.uuid] = (path, m)
+                return path, m
+        return None
+
+    exe, exe_m = next(((p, m) for p, m in found.values() if m.filetype == 2), (None, None))
+    main_rpaths = [Rpath(r, exe) for r in exe_m.rpaths] if exe and exe_m else []
+    queue = list(found.values())
+    while queue and not want <= found.keys():
+        path, m = queue.pop()
+        rpaths = ([Rpath(r, path) for r in m.rpaths] if path != exe else []) + main_rpaths
+        ctx = LoadContext(executable=exe, loader=path, rpaths=rpaths)
+        for dep in m.dylibs:
+            got = take(resolve(dep, ctx, roots))
+            if got is not None:
+                queue.append(got)
+    for im in t.images:
+        if im.uuid in want and im.uuid not in found and im.path.startswith("/"):
+            take(resolve(im.path, LoadContext(executable=exe, fallbacks=False), roots))
+
+
+def attach_binaries(t: Target, search_paths: list[str], dsym: str | None = None) -> dict[str, tuple[str, MachO]]:
     """Give images found on disk by UUID (under ``search_paths``, or the
     ``--dsym`` file or bundle) their real segments and file_path, so their
     slide, symbols and debug info are known.  Returns uuid -> (path, MachO)."""
@@ -430,6 +466,8 @@ def attach_binaries(t: Target, search_paths: list[str], dsym: str | None = None)
     need = [im.uuid for im in t.images if im.uuid and im.file_path is None and not im.in_shared_cache]
     dirs = list(search_paths) + ([dsym] if dsym else [])
     found = find_binaries_by_uuid(need, dirs) if dirs and need else {}
+    if search_paths and need:
+        _follow_install_names(t, set(need), found, search_paths)
     for i, im in enumerate(t.images):
         hit = found.get(im.uuid or "")
         if hit is None:

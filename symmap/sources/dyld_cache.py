@@ -6,8 +6,13 @@ then cuts the mappings per image segment (``annotate.shared_cache``).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from symmap.formats.dyld_cache.reader import open_cache, to_shared_cache
 from symmap.model import Region, Target
+
+if TYPE_CHECKING:
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_file"]
 
@@ -21,7 +26,7 @@ _PLATFORMS = {1: "macOS", 2: "iOS", 3: "tvOS", 4: "watchOS", 5: "bridgeOS",
               12: "visionOS Simulator"}
 
 
-def open_file(path: str, opts=None) -> Target:
+def open_file(path: str, opts: OpenOptions | None = None) -> Target:
     slide = (getattr(opts, "slide", None) or 0) if opts is not None else 0
     cache = open_cache(path)
     try:

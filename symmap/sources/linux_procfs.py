@@ -15,10 +15,15 @@ from __future__ import annotations
 import errno
 import os
 from bisect import bisect_right
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from symmap.errors import AccessDenied, NoSuchProcess, ProcessVanished
 from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
+
+if TYPE_CHECKING:
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_pid", "find_pids", "parse_maps", "ProcMemory"]
 
@@ -142,7 +147,7 @@ def parse_maps(text: str, with_counters: bool) -> tuple[list[Region], list[tuple
     return _parse_slow(lines)
 
 
-def _stride_counters(lines: list[str]):
+def _stride_counters(lines: list[str]) -> list[Any] | None:
     """Fast path: the kernel prints the same field lines, in the same order,
     for every VMA (fs/proc/task_mmu.c show_smap), so each field is a strided
     slice of the lines.  Every slice is verified; any surprise -> None (slow path)."""
@@ -158,7 +163,8 @@ def _stride_counters(lines: list[str]):
     heads = lines[0::stride]
     if not all(h[:1] in _HEX for h in heads):
         return None
-    out = [heads]
+    # [heads, one int column per counter, VmFlags lines or None]
+    out: list[Any] = [heads]
     for key in _COUNTERS:
         k = next((i + 1 for i, ln in enumerate(first) if ln.startswith(key)), None)
         if k is None:
@@ -170,16 +176,16 @@ def _stride_counters(lines: list[str]):
         out.append([int(v[cut:-3]) * 1024 for v in col])
     # VmFlags (Linux 3.8+) is optional; without it max_prot stays unknown.
     k = next((i + 1 for i, ln in enumerate(first) if ln.startswith("VmFlags:")), None)
-    col = lines[k::stride] if k is not None else None
-    if col is not None and not all(map(str.startswith, col, ["VmFlags:"] * len(col))):
+    flags = lines[k::stride] if k is not None else None
+    if flags is not None and not all(map(str.startswith, flags, ["VmFlags:"] * len(flags))):
         return None
-    out.append(col)
+    out.append(flags)
     return out
 
 
 def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
     heads: list[str] = []
-    vals: list[list] = [[], [], [], [], []]
+    vals: list[list[Any]] = [[], [], [], [], []]
     for line in lines:
         if not line:
             continue
@@ -201,7 +207,7 @@ def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
     return _build(heads, vals)
 
 
-def _build(heads: list[str], vals) -> tuple[list[Region], list[tuple[int, int]]]:
+def _build(heads: list[str], vals: Sequence[Any] | None) -> tuple[list[Region], list[tuple[int, int]]]:
     regions: list[Region] = []
     ids: list[tuple[int, int]] = []
     makedev = os.makedev
@@ -461,7 +467,7 @@ def _label_thread_stacks(proc: _Proc, regions: list[Region], notes: list[str]) -
         if i > 0:
             g = regions[i - 1]
             if g.end == r.start and g.prot == 0 and g.kind == "guard" and g.detail is None:
-                g.type, g.detail = "STACK GUARD", f"stack guard for thread {tid}"
+                g.kind, g.detail = "stack_guard", f"stack guard for thread {tid}"
     if denied:
         notes.append("thread stacks unnamed: /proc/PID/task/*/syscall needs ptrace access")
 
@@ -504,7 +510,7 @@ def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
         return None
 
 
-def open_pid(pid: int, opts) -> Target:
+def open_pid(pid: int, opts: OpenOptions) -> Target:
     root = getattr(opts, "procfs_root", "/proc") or "/proc"
     proc = _Proc(pid, root)
     if pid <= 0 or proc.gone():

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
+from typing import TYPE_CHECKING, Callable
 
 from symmap.errors import BadTarget, CorruptInput, SymmapError
 from symmap.formats.macho import core as mc
-from symmap.formats.macho.load_commands import (MH_DYLINKER, MH_MAGIC_64, CPU_TYPE_ARM, MachO, parse_macho,
-                             to_image)
+from symmap.formats.macho.load_commands import (CPU_TYPE_ARM, MH_DYLINKER, MachO, parse_macho, peek_header,
+                                                to_image)
 from symmap.model import CacheMapping, Image, Region, SharedCache, Target, Thread
+
+if TYPE_CHECKING:
+    from symmap.darwin.dyld_image_list import DyldState
+    from symmap.formats.dyld_cache.reader import CacheImage, DyldCache
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_file", "MAX_HEADER", "find_dyld"]
 
@@ -33,7 +38,7 @@ _SHARED_REGION_END = {"arm64": 0x300000000, "arm64e": 0x300000000, "x86_64": 0x7
 _AII_SYMBOLS = ("_dyld_all_image_infos", "__ZN5dyld419dyld_all_image_infosE")
 
 
-def open_file(path: str, opts) -> Target:
+def open_file(path: str, opts: OpenOptions) -> Target:
     """Open ``path`` as an MH_CORE; raises CorruptInput("core", ...) when unusable."""
     try:
         f = open(path, "rb")
@@ -60,7 +65,7 @@ def open_file(path: str, opts) -> Target:
     return t
 
 
-def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
+def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts: OpenOptions) -> None:
     core = mc.parse_core(mm, path)
     t.arch = core.arch
     # Apple arm64 (and arm64_32) user space runs on 16 KiB pages, Intel on 4 KiB.
@@ -98,13 +103,10 @@ def _fill(t: Target, mm: mmap.mmap, fd: int, path: str, opts) -> None:
 
 def _read_macho(mem: mc.CoreMemory, addr: int, path: str) -> MachO | None:
     """Parse the mach_header + load commands at ``addr`` in core memory, or None."""
-    head = mem.read(addr, 32)
-    if len(head) < 28:
+    hdr = peek_header(mem.read(addr, 32))
+    if hdr is None:
         return None
-    magic, _cpu, _sub, _ft, _n, sizeofcmds = struct.unpack_from("<6I", head)
-    if magic != MH_MAGIC_64 and magic != 0xFEEDFACE:
-        return None
-    buf = mem.read(addr, min(32 + sizeofcmds, MAX_HEADER))
+    buf = mem.read(addr, min(32 + hdr.sizeofcmds, MAX_HEADER))
     try:
         return parse_macho(buf, 0, path)
     except CorruptInput:
@@ -112,12 +114,12 @@ def _read_macho(mem: mc.CoreMemory, addr: int, path: str) -> MachO | None:
 
 
 def _image_at(t: Target, mem: mc.CoreMemory, addr: int, path: str | None, uuid: str | None,
-              cache: SharedCache | None = None, cache_images: dict | None = None) -> Image:
+              cache: SharedCache | None = None, cache_images: dict[int, CacheImage] | None = None) -> Image:
     label = path or f"image@{addr:#x}"
     in_cache = cache is not None and _in_cache(cache, addr, t.arch)
-    slide = cache.slide if in_cache else None
+    slide = cache.slide if cache is not None and in_cache else None
     m = _read_macho(mem, addr, label)
-    if m is None and in_cache and cache_images and slide is not None:
+    if m is None and cache is not None and in_cache and cache_images and slide is not None:
         m = _macho_from_cache(cache.reader, cache_images.get(addr - slide))
     if m is None:
         if not in_cache:    # for cache images the one "pages not in the core" note says it
@@ -141,8 +143,8 @@ def _in_cache(cache: SharedCache, addr: int, arch: str | None) -> bool:
     return cache.base <= addr < _SHARED_REGION_END.get(arch or "", 0)
 
 
-def _macho_from_cache(reader, ci) -> MachO | None:
-    if ci is None:
+def _macho_from_cache(reader: DyldCache | None, ci: CacheImage | None) -> MachO | None:
+    if ci is None or reader is None:
         return None
     try:
         return reader.image_macho(ci)
@@ -163,8 +165,8 @@ def _note_capped(t: Target, msg: str) -> None:
         t.notes.append("core: more image problems not shown")
 
 
-def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, path: str,
-            opts) -> None:
+def _images(t: Target, core: mc.CoreFile, mm: mmap.mmap, mem: mc.CoreMemory, mask: int, path: str,
+            opts: OpenOptions) -> None:
     note_imgs: list[mc.NoteImage] = []
     for n in core.notes:
         try:
@@ -222,7 +224,7 @@ def _images(t: Target, core: mc.CoreFile, mm, mem: mc.CoreMemory, mask: int, pat
     _order_main_first(t)
 
 
-def _dyld_state(t: Target, mem: mc.CoreMemory, dyld_addr: int, mask: int, is64: bool):
+def _dyld_state(t: Target, mem: mc.CoreMemory, dyld_addr: int, mask: int, is64: bool) -> DyldState | None:
     from symmap.darwin.dyld_image_list import read_dyld_state
     addr = _all_image_infos_addr(mem, dyld_addr)
     if addr is None:
@@ -249,7 +251,7 @@ def _order_main_first(t: Target) -> None:
             return
 
 
-def _main_bin_dyld(core: mc.CoreFile, mm) -> int | None:
+def _main_bin_dyld(core: mc.CoreFile, mm: mmap.mmap) -> int | None:
     for n in core.note("main bin spec"):
         typ, addr, _uuid = mc.parse_main_bin_spec(mm, n)
         if typ == 2 and addr is not None:       # user process: address of dyld's header
@@ -264,13 +266,16 @@ def find_dyld(core: mc.CoreFile, mem: mc.CoreMemory) -> int | None:
     starts a segment (its __TEXT), so segment starts suffice and keep this
     O(segments) on multi-GB cores.
     """
-    for s in core.segments[:MAX_SCAN]:
-        if s.present < 32 or not mem.may_hold_data(s.vmaddr):
-            continue
-        head = mem.read(s.vmaddr, 16)
-        if len(head) == 16:
-            magic, _c, _s, ft = struct.unpack("<4I", head)
-            if magic in (MH_MAGIC_64, 0xFEEDFACE) and ft == MH_DYLINKER:
+    from symmap.progress import progress
+    segs = core.segments[:MAX_SCAN]
+    # Each probe may fault in a page of a multi-GB core: a bar on a terminal.
+    with progress("reading core segments", len(segs), min_total=256) as step:
+        for s in segs:
+            step(1)
+            if s.present < 32 or not mem.may_hold_data(s.vmaddr):
+                continue
+            hdr = peek_header(mem.read(s.vmaddr, 28))
+            if hdr is not None and hdr.filetype == MH_DYLINKER:
                 return s.vmaddr
     return None
 
@@ -303,7 +308,8 @@ def _all_image_infos_addr(mem: mc.CoreMemory, dyld_addr: int) -> int | None:
 
 # ---- shared cache ---------------------------------------------------------
 
-def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCache | None:
+def _shared_cache(t: Target, core: mc.CoreFile, mem: mc.CoreMemory, state: DyldState | None,
+                  opts: OpenOptions) -> SharedCache | None:
     """The shared cache: UUID/base/slide from dyld's state, else a cache header
     found at a segment start; its tables from the core's cache pages, or from
     ``opts.cache`` (a cache file whose UUID must match)."""
@@ -344,6 +350,7 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCac
     if base is not None and reader is None:
         t.notes.append("core: the shared cache's pages are not in the core; pass --cache "
                        "to name its libraries")
+    assert base is not None     # a reader (memory or --cache) exists only with a base
     sc = SharedCache(uuid=uuid, base=base, slide=slide, path=cache_file, reader=reader)
     if reader is not None:
         s = slide or 0
@@ -358,14 +365,14 @@ def _shared_cache(t: Target, core, mem: mc.CoreMemory, state, opts) -> SharedCac
     return sc
 
 
-def _scan_cache_header(core, mem: mc.CoreMemory) -> int | None:
+def _scan_cache_header(core: mc.CoreFile, mem: mc.CoreMemory) -> int | None:
     for s in core.segments[:MAX_SCAN]:
         if s.present >= 0x200 and mem.may_hold_data(s.vmaddr) and mem.read(s.vmaddr, 7) == b"dyld_v1":
             return s.vmaddr
     return None
 
 
-def _open_cache_file(cache_path: str, uuid: str | None, open_cache):
+def _open_cache_file(cache_path: str, uuid: str | None, open_cache: Callable[[str], DyldCache]) -> DyldCache:
     if not os.path.isfile(cache_path):
         raise BadTarget(f"--cache {cache_path}: no such file")
     reader = open_cache(cache_path)

@@ -11,9 +11,16 @@ from __future__ import annotations
 import errno
 import os
 import time
+from typing import TYPE_CHECKING, Any, Callable
 
 from symmap.errors import AccessDenied, BadTarget, NoSuchProcess, ProcessVanished, SymmapError
-from symmap.model import SharedCache, Target
+from symmap.model import Image, SharedCache, Target
+
+if TYPE_CHECKING:
+    from symmap.darwin.dyld_image_list import DyldState
+    from symmap.darwin.kernel import BsdInfo, Kernel, Task, VmInfo
+    from symmap.darwin.memory import TaskMemory
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_pid", "find_pids"]
 
@@ -24,8 +31,8 @@ PLATFORM_NAMES = {1: "macOS", 2: "iOS", 3: "tvOS", 4: "watchOS", 5: "bridgeOS",
 PORT_TIMEOUT = 5.0
 
 
-def _kernel(opts):
-    task = getattr(opts, "task", None) if opts is not None else None
+def _kernel(opts: OpenOptions | None) -> Kernel:
+    task: Kernel | None = getattr(opts, "task", None) if opts is not None else None
     if task is not None:
         return task
     import sys
@@ -39,7 +46,7 @@ class _Vanished(Exception):
     pass
 
 
-def _translate(pid: int, kernel, e: Exception, started: bool) -> SymmapError:
+def _translate(pid: int, kernel: Kernel, e: Exception, started: bool) -> SymmapError:
     """One mapping from raw kernel errors (KernReturnError/OSError) to symmap errors."""
     if isinstance(e, SymmapError):
         return e
@@ -55,7 +62,7 @@ def _translate(pid: int, kernel, e: Exception, started: bool) -> SymmapError:
     return SymmapError(f"reading process {pid}: {e}")
 
 
-def open_pid(pid: int, opts=None) -> Target:
+def open_pid(pid: int, opts: OpenOptions | None = None) -> Target:
     """Open a live macOS process.  ``opts.task`` replaces the kernel (tests)."""
     kernel = _kernel(opts)
     started = [False]
@@ -65,7 +72,7 @@ def open_pid(pid: int, opts=None) -> Target:
         raise _translate(pid, kernel, e, started[0]) from None
 
 
-def _open(pid: int, kernel, started: list) -> Target:
+def _open(pid: int, kernel: Kernel, started: list[bool]) -> Target:
     from symmap.darwin.consts import SZOMB, PortRefused
     if not kernel.pid_exists(pid):
         raise NoSuchProcess(pid)
@@ -94,7 +101,7 @@ def _open(pid: int, kernel, started: list) -> Target:
     return t
 
 
-def _header_facts(t: Target, kernel, bsd) -> None:
+def _header_facts(t: Target, kernel: Kernel, bsd: BsdInfo | None) -> None:
     ver, build = kernel.sysctl_str("kern.osproductversion"), kernel.sysctl_str("kern.osversion")
     if ver:
         t.os_version = ver
@@ -115,7 +122,7 @@ def _vmmap_time(ts: float) -> str:
         time.strftime("%z", lt)
 
 
-def _why_refused(kernel, pid: int, bsd) -> str:
+def _why_refused(kernel: Kernel, pid: int, bsd: BsdInfo | None) -> str:
     euid = kernel.euid()
     if euid != 0:
         if bsd is not None and bsd.uid != euid:
@@ -126,7 +133,7 @@ def _why_refused(kernel, pid: int, bsd) -> str:
             "hardened-runtime apps without get-task-allow")
 
 
-def _fallback(t: Target, kernel, pid: int, page: int, refused: str) -> Target:
+def _fallback(t: Target, kernel: Kernel, pid: int, page: int, refused: str) -> Target:
     from symmap.darwin.consts import PROC_FLAG_ROSETTA
     from symmap.darwin.region_walk import walk_regions_procinfo
     bsd = kernel.bsd_info(pid)
@@ -150,7 +157,7 @@ def _fallback(t: Target, kernel, pid: int, page: int, refused: str) -> Target:
     return t
 
 
-def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
+def _fill_from_task(t: Target, kernel: Kernel, task: Task, pid: int, host_page: int) -> None:
     from symmap.darwin.consts import HOLE_CODES, KernReturnError
     from symmap.darwin.dyld_image_list import pointer_mask, read_dyld_state
     from symmap.darwin.image_headers import code_type, image_from_memory, read_macho, scan_for_images
@@ -180,7 +187,7 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
         mask = pointer_mask(va_bits, fmt != 0)
         state = read_dyld_state(mem.read, addr, size, fmt, mask, requery=task.dyld_info)
         t.notes.extend(state.notes)
-        by_addr = {}   # dedupe by header address (debugserver: old dyld_sim lists twice)
+        by_addr: dict[int, Image] = {}   # dedupe by header address (debugserver: old dyld_sim lists twice)
         for di in state.images:
             img = image_from_memory(mem.read, di.load_address, di.path, uuid=di.uuid)
             if di.is_dyld and img.filetype is None:
@@ -235,18 +242,18 @@ def _fill_from_task(t: Target, kernel, task, pid: int, host_page: int) -> None:
     _shared_region_pages(t, kernel, task, pid, host_page)
 
 
-def _vm_info(kernel, task, pid: int):
+def _vm_info(kernel: Kernel, task: Task, pid: int) -> VmInfo | None:
     """TASK_VM_INFO (a read port is enough) or None when refused/unavailable."""
     query = getattr(task, "vm_info", None)
     if query is None:
         return None
-    info = query()
+    info: VmInfo | None = query()
     if info is None and not kernel.pid_exists(pid):
         raise _Vanished()
     return info
 
 
-def _footprint(t: Target, info) -> None:
+def _footprint(t: Target, info: VmInfo | None) -> None:
     """vmmap's "Physical footprint:" / "(peak):" = task_vm_info phys_footprint /
     ledger_phys_footprint_peak."""
     if info is None:
@@ -257,7 +264,7 @@ def _footprint(t: Target, info) -> None:
             t.info["footprint_peak"] = info.phys_footprint_peak
 
 
-def _shared_region_pages(t: Target, kernel, task, pid: int, host_page: int) -> None:
+def _shared_region_pages(t: Target, kernel: Kernel, task: Task, pid: int, host_page: int) -> None:
     """Per-page dispositions of the regions in the shared region, kept on ``Region.pages``
     (not serialized), so the annotator can give the cache's sub-page rows exact counts
     and show ``unused`` rows only on dirty pages, as vmmap does.  The kernel answers in
@@ -284,7 +291,7 @@ def _shared_region_pages(t: Target, kernel, task, pid: int, host_page: int) -> N
             r.pages = d
 
 
-def _name_thread_stacks(t: Target, kernel, task, pid: int, mask: int) -> None:
+def _name_thread_stacks(t: Target, kernel: Kernel, task: Task, pid: int, mask: int) -> None:
     """"Stack ... thread N" / "STACK GUARD ... stack guard for thread N" from each
     thread's stack pointer.  The threads are not put in ``t.threads``: that would add a
     Threads block to the text report, which vmmap's map of a live process does not have.
@@ -310,7 +317,8 @@ def _name_thread_stacks(t: Target, kernel, task, pid: int, mask: int) -> None:
     label_thread_stacks(t.regions, [None if sp is None else sp & mask for sp in sps])
 
 
-def _suspended_images(t, mem, state, scan_for_images, image_from_memory) -> None:
+def _suspended_images(t: Target, mem: TaskMemory, state: DyldState, scan_for_images: Callable[..., Any],
+                      image_from_memory: Callable[..., Image]) -> None:
     """dyld has not published a list (process suspended at launch): scan r-x regions
     for MH_EXECUTE / MH_DYLINKER headers like libdyld's makeSuspended."""
     found = scan_for_images(mem.read, t.regions)
@@ -326,7 +334,7 @@ def _suspended_images(t, mem, state, scan_for_images, image_from_memory) -> None
                    "images found by scanning executable regions")
 
 
-def _mark_cache_images(t: Target, state) -> None:
+def _mark_cache_images(t: Target, state: DyldState | None) -> None:
     """An image is in the shared cache when its header lies in a region seen only by
     descending the shared-region submap (depth > 0), or its header says so."""
     sub = [(r.start, r.end) for r in t.regions if r.depth]
@@ -347,7 +355,7 @@ def _shared_region_size(t: Target, base: int | None) -> int | None:
     return (max(ends) - base) if ends else None
 
 
-def find_pids(name: str, kernel=None) -> list[tuple[int, str]]:
+def find_pids(name: str, kernel: Kernel | None = None) -> list[tuple[int, str]]:
     """(pid, name) of processes whose name (proc_name) or executable basename is ``name``."""
     kernel = kernel if kernel is not None else _kernel(None)
     out = []

@@ -13,9 +13,10 @@ a count read out of the file (lists are as long as the JSON really is).
 """
 from __future__ import annotations
 
+import builtins
 import json
 import math
-from typing import Any
+from typing import Any, Literal, overload
 
 from symmap.errors import BadTarget, CorruptInput
 from symmap.model import (CacheMapping, Frame, Image, Region, Section, Segment, SharedCache, Target,
@@ -65,31 +66,52 @@ class _Obj:
             raise _Bad(f"{self.where}.{key}", "must not be null")
         return v
 
-    def int(self, key: str, nullable: bool = False, signed: bool = False) -> int | None:
+    # Accessors are named for the JSON type they read; in this class body
+    # those names shadow the builtins, so annotations say builtins.X.  The
+    # overloads say what ``nullable`` means: False -> never None.
+    @overload
+    def int(self, key: builtins.str, nullable: Literal[False] = False,
+            signed: builtins.bool = False) -> builtins.int: ...
+    @overload
+    def int(self, key: builtins.str, nullable: builtins.bool,
+            signed: builtins.bool = False) -> builtins.int | None: ...
+
+    def int(self, key: builtins.str, nullable: builtins.bool = False,
+            signed: builtins.bool = False) -> builtins.int | None:
         v = self._get(key, nullable)
         if v is None:
             return None
         # bool is an int subclass in Python but never a valid address.
-        if not isinstance(v, int) or isinstance(v, bool):
+        if not isinstance(v, builtins.int) or isinstance(v, builtins.bool):
             raise _Bad(f"{self.where}.{key}", f"expected an integer, got {_tname(v)}")
         lo = -_U64 if signed else 0
         if not lo <= v < _U64:
             raise _Bad(f"{self.where}.{key}", "integer out of the 64-bit range")
         return v
 
-    def str(self, key: str, nullable: bool = True) -> str | None:
+    @overload
+    def str(self, key: builtins.str, nullable: Literal[False]) -> builtins.str: ...
+    @overload
+    def str(self, key: builtins.str, nullable: builtins.bool = True) -> builtins.str | None: ...
+
+    def str(self, key: builtins.str, nullable: builtins.bool = True) -> builtins.str | None:
         v = self._get(key, nullable)
-        if v is not None and not isinstance(v, str):
+        if v is not None and not isinstance(v, builtins.str):
             raise _Bad(f"{self.where}.{key}", f"expected a string, got {_tname(v)}")
         return v
 
-    def bool(self, key: str) -> bool:
+    def bool(self, key: builtins.str) -> builtins.bool:
         v = self._get(key, False)
-        if not isinstance(v, bool):
+        if not isinstance(v, builtins.bool):
             raise _Bad(f"{self.where}.{key}", f"expected true/false, got {_tname(v)}")
         return v
 
-    def prot(self, key: str, nullable: bool = True) -> int | None:
+    @overload
+    def prot(self, key: builtins.str, nullable: Literal[False]) -> builtins.int: ...
+    @overload
+    def prot(self, key: builtins.str, nullable: builtins.bool = True) -> builtins.int | None: ...
+
+    def prot(self, key: builtins.str, nullable: builtins.bool = True) -> builtins.int | None:
         v = self.str(key, nullable)
         if v is None:
             return None
@@ -100,21 +122,31 @@ class _Obj:
         except ValueError:
             raise _Bad(f"{self.where}.{key}", f"bad protection {v!r}") from None
 
-    def list(self, key: str, nullable: bool = False) -> list | None:
+    @overload
+    def list(self, key: builtins.str, nullable: Literal[False] = False) -> builtins.list[Any]: ...
+    @overload
+    def list(self, key: builtins.str, nullable: builtins.bool) -> builtins.list[Any] | None: ...
+
+    def list(self, key: builtins.str, nullable: builtins.bool = False) -> builtins.list[Any] | None:
         v = self._get(key, nullable)
         if v is None:
             return None
-        if not isinstance(v, list):
+        if not isinstance(v, builtins.list):
             raise _Bad(f"{self.where}.{key}", f"expected a list, got {_tname(v)}")
         return v
 
-    def obj(self, key: str, nullable: bool = False) -> "_Obj | None":
+    @overload
+    def obj(self, key: builtins.str, nullable: Literal[False] = False) -> _Obj: ...
+    @overload
+    def obj(self, key: builtins.str, nullable: builtins.bool) -> _Obj | None: ...
+
+    def obj(self, key: builtins.str, nullable: builtins.bool = False) -> _Obj | None:
         v = self._get(key, nullable)
         if v is None:
             return None
         return _Obj(v, f"{self.where}.{key}")
 
-    def each(self, key: str, limit: int | None = None) -> list["_Obj"]:
+    def each(self, key: builtins.str, limit: builtins.int | None = None) -> builtins.list[_Obj]:
         items = self.list(key) or []
         if limit is not None and len(items) > limit:
             raise _Bad(f"{self.where}.{key}", f"{len(items)} entries, more than any real "

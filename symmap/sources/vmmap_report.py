@@ -8,9 +8,14 @@ VSIZE) are unknown (None).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from symmap.errors import CorruptInput
-from symmap.formats.vmmap.report import parse_size, parse_vmmap_text
+from symmap.formats.vmmap.report import VmmapReport, parse_size, parse_vmmap_text
 from symmap.model import Image, Region, Segment, Target, parse_prot
+
+if TYPE_CHECKING:
+    from symmap.sources import OpenOptions
 
 __all__ = ["open_file", "target_from_report"]
 
@@ -19,7 +24,7 @@ _NOT_IMAGE = ("dyld shared cache combined __LINKEDIT",)
 _ARCHS = {"X86-64": "x86_64", "ARM64": "arm64", "ARM64E": "arm64e", "X86": "i386"}
 
 
-def open_file(path: str, opts) -> Target:
+def open_file(path: str, opts: OpenOptions) -> Target:
     try:
         with open(path, "rb") as f:
             data = f.read((64 << 20) + 1)
@@ -55,7 +60,7 @@ def _is_segment_row(type_: str, detail: str) -> bool:
     return type_.startswith("__") and detail.startswith("/") and detail not in _NOT_IMAGE
 
 
-def target_from_report(rep, path: str) -> Target:
+def target_from_report(rep: VmmapReport, path: str) -> Target:
     h = rep.header
     t = Target(kind="snapshot", name=rep.name, pid=rep.pid, path=h.get("Path"),
                arch=_ARCHS.get(h.get("Code Type", "").split()[0] if h.get("Code Type") else ""),

@@ -10,13 +10,13 @@ name is kept, as atos does for names it cannot demangle.
 from __future__ import annotations
 
 from operator import itemgetter, methodcaller
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 __all__ = ["display_name", "display_names", "looks_mangled", "demangle", "demangle_many"]
 
 _PREFIXES = ("_Z", "_R", "$s", "$S", "_$s", "_$S")
 _cache: dict[str, str] = {}
-_lief_demangle = None          # resolved on first use: a callable, or False if unusable
+_lief_demangle: Callable[[str], Any] | bool | None = None  # resolved on first use: a callable, or False if unusable
 
 
 def looks_mangled(name: str) -> bool:
@@ -24,7 +24,7 @@ def looks_mangled(name: str) -> bool:
     return name[:1] in "_$" and name.startswith(_PREFIXES)
 
 
-def _get_demangler():
+def _get_demangler() -> Callable[[str], Any] | bool:
     global _lief_demangle
     if _lief_demangle is None:
         try:
@@ -54,7 +54,7 @@ def _filter_tool() -> str | None:
     if _tool is False:
         import shutil  # noqa: PLC0415 - only when a name needs demangling
         _tool = next((p for p in map(shutil.which, _TOOL_NAMES) if p), None)
-    return _tool
+    return _tool if isinstance(_tool, str) else None
 
 
 def _run_filter(tool: str, names: list[str]) -> list[str] | None:
@@ -107,16 +107,16 @@ def demangle_many(names: Iterable[str]) -> dict[str, str]:
                 _cache[n] = d if d else n
             i = j
     for n in todo:
-        d = _cache.get(n)
-        if d is None:
-            d = _cache[n] = _lief_one(n)
-        out[n] = d
+        hit = _cache.get(n)
+        if hit is None:
+            hit = _cache[n] = _lief_one(n)
+        out[n] = hit
     return out
 
 
 def _lief_one(name: str) -> str:
     fn = _get_demangler()
-    if fn:
+    if callable(fn):
         try:
             d = fn(name)
             if isinstance(d, str) and d:

@@ -21,9 +21,10 @@ import os
 import struct
 import sys
 from itertools import compress
+from typing import Any
 
 from symmap.errors import SymmapError
-from symmap.formats.elf.elffile import (PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LORESERVE,
+from symmap.formats.elf.elffile import (ELF, PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LORESERVE, ElfSection,
                            SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
                            STT_NOTYPE, STT_OBJECT, parse_elf)
 from symmap.model import Image
@@ -59,7 +60,14 @@ def _or(*cols: bytes) -> bytes:
     return v.to_bytes(n, "little")
 
 
-def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
+# (st_name, st_info bytes, st_value, st_size, defined, below_loreserve, name_nonzero masks,
+#  st_shndx as (low bytes, high bytes))
+_Columns = tuple[list[int], bytes, list[int], list[int], int, int, int, tuple[bytes, bytes]]
+# ({class: (values, name offsets)}, string table, (value, size) of sized entries)
+_Table = tuple[dict[int, tuple[list[int], list[int]]], bytes, list[tuple[int, int]]]
+
+
+def _columns(view: memoryview, is64: bool, little: bool, entsize: int) -> _Columns:
     """(st_name, st_info bytes, st_value, st_size, defined, below_loreserve,
     name_nonzero) of the entries in ``view`` (a whole number of entries);
     the last three are masks (``_mask``) over ``st_shndx`` / ``st_name``."""
@@ -81,31 +89,31 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int):
             values, sizes, info = words[1::4].tolist(), words[2::4].tolist(), view[12::16].tobytes()
         return (words[0::e // 4].tolist(), info, values, sizes, _mask(_or(lo, hi)),
                 _mask(hi.translate(_NOT_FF)), name_nz, (lo, hi))
-    e = "<" if little else ">"
-    st = struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH"))
+    order = "<" if little else ">"
+    st = struct.Struct(order + ("IBBHQQ" if is64 else "IIIBBH"))
     if entsize != st.size:
         st = struct.Struct(st.format + f"{entsize - st.size}x")
-    cols = list(zip(*st.iter_unpack(view))) or [()] * 6
+    cols: list[tuple[int, ...]] = list(zip(*st.iter_unpack(view))) or [()] * 6
     if is64:
-        name, info, _o, shndx, value, size = cols
+        c_name, c_info, _o, shndx, value, size = cols
     else:
-        name, value, size, info, _o, shndx = cols
-    return (list(name), bytes(info), list(value), list(size), _mask(bytes(map(bool, shndx))),
-            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, name))),
+        c_name, value, size, c_info, _o, shndx = cols
+    return (list(c_name), bytes(c_info), list(value), list(size), _mask(bytes(map(bool, shndx))),
+            _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, c_name))),
             (bytes(x & 0xFF for x in shndx), bytes(x >> 8 for x in shndx)))
 
 
-def _in_sections(shndx, wanted: frozenset[int]) -> int:
+def _in_sections(shndx: tuple[bytes, bytes], wanted: frozenset[int]) -> int:
     """Mask (``_mask``) of the symbols whose st_shndx is in ``wanted``;
     ``shndx`` is its (low bytes, high bytes) columns."""
     lo, hi = shndx
     if all(i < 256 for i in wanted):
         table = bytes(1 if i in wanted else 0 for i in range(256))
         return _mask(lo.translate(table)) & ~_mask(hi)
-    return _mask(bytes(map(wanted.__contains__, (a | b << 8 for a, b in zip(lo, hi)))))
+    return _mask(bytes(map(wanted.__contains__, (x | y << 8 for x, y in zip(lo, hi)))))
 
 
-def _table(elf, sec, buf_len: int):
+def _table(elf: ELF, sec: ElfSection, buf_len: int) -> _Table | None:
     """Filtered columns of one symbol table: {class: (values, name offsets)},
     the string table, and (value, size) of every defined wanted entry with
     a non-zero size."""
@@ -142,7 +150,7 @@ def _table(elf, sec, buf_len: int):
     if unloaded:
         base &= ~_in_sections(shndx, unloaded)
     picked = (base & real).to_bytes(n, "little")
-    out = {}
+    out: dict[int, tuple[list[int], list[int]]] = {}
     for c in (_GLOBAL, _LOCAL, _NOTYPE):
         sel = picked.translate(_PICK[c])
         out[c] = (list(compress(values, sel)), list(compress(strx, sel)))
@@ -157,7 +165,7 @@ DEBUG_DIRS = ("/usr/lib/debug",)
 _MAX_DEBUG_FILE = 1 << 30
 
 
-def _debuglink_name(elf) -> str | None:
+def _debuglink_name(elf: ELF) -> str | None:
     sec = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
     if sec is None or sec.size < 5 or sec.offset + sec.size > len(elf.buf):
         return None
@@ -166,7 +174,7 @@ def _debuglink_name(elf) -> str | None:
     return name if name and "/" not in name else None
 
 
-def debug_file(elf, path: str):
+def debug_file(elf: ELF, path: str) -> ELF | None:
     """The parsed detached debug file of ``elf``, or None.
 
     Candidates as gdb and llvm-symbolizer look for them: by build-id
@@ -217,8 +225,8 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
         sym_elf = debug_file(elf, path) or elf
     # Preference at one address (first wins): globals, locals, then
     # NOTYPE labels; within each, .symtab before .dynsym.
-    by_class: dict[int, list] = {_GLOBAL: [], _LOCAL: [], _NOTYPE: []}
-    tables: list = []
+    by_class: dict[int, list[tuple[list[int], list[Any]]]] = {_GLOBAL: [], _LOCAL: [], _NOTYPE: []}
+    tables: list[Any] = []        # string_table() results: str or a bytes table
     sized: list[tuple[int, int]] = []
     for owner, want in ((sym_elf, SHT_SYMTAB), (elf, SHT_DYNSYM)):
         n = len(owner.buf)

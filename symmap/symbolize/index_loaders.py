@@ -13,7 +13,7 @@ Each loader returns a SymbolIndex or None (nothing usable there).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from symmap.errors import SymmapError
 from symmap.formats.macho import load_commands as _macho
@@ -21,6 +21,9 @@ from symmap.formats.macho.symbols import ImageSymbolColumns, image_symbol_column
 from symmap.model import Image, Target
 from symmap.symbolize.symbol_index import SymbolIndex, build_index_columns
 from symmap.symbolize.memory_buffer import MemoryBuffer
+
+if TYPE_CHECKING:
+    from symmap.formats._binio import Buffer
 
 __all__ = ["load_index", "macho_index"]
 
@@ -36,7 +39,8 @@ def macho_index(m: _macho.MachO, syms: ImageSymbolColumns, image_name: str,
     have only the trie), then ``extra_named`` (e.g. cache locals).  nlist
     names stay string-table offsets until looked up."""
     nl = syms.nlist
-    sources = [(nl.ext_values, nl.ext_strx), (nl.local_values, nl.local_strx)]
+    # (addresses, names): names are string-table offsets (nlist) or strings.
+    sources: list[tuple[list[int], list[Any]]] = [(nl.ext_values, nl.ext_strx), (nl.local_values, nl.local_strx)]
     if syms.exports:
         sources.append(([a for a, _n, _f in syms.exports], [n for _a, n, _f in syms.exports]))
     if extra_named:
@@ -120,7 +124,7 @@ def _elf_from_memory(image: Image, target: Target) -> SymbolIndex | None:
     lo = min((s.address for s in image.segments), default=image.load_address)
     hi = max((s.end for s in image.segments), default=lo)
     size = max(hi - lo, image.size or 0)
-    if not 0 < size <= _MAX_MEMORY_ELF:
+    if not 0 < size <= _MAX_MEMORY_ELF or target.memory is None:
         return None
     buf = bytes(target.memory.read(lo, size) or b"")
     if buf[:4] != b"\x7fELF":
@@ -155,7 +159,8 @@ def _from_memory(image: Image, target: Target) -> SymbolIndex | None:
     # __LINKEDIT.vmaddr - __LINKEDIT.fileoff + off (+ slide)
     # (frida gumdarwinmodule.c gum_find_linkedit).
     buf = MemoryBuffer(mem, le.vmaddr + slide, le.filesize)
-    return macho_index(m, image_symbol_columns(buf, m, -le.fileoff, exports=None), image.name)
+    # MemoryBuffer offers what the Mach-O readers use of a buffer (len, slices, find).
+    return macho_index(m, image_symbol_columns(cast("Buffer", buf), m, -le.fileoff, exports=None), image.name)
 
 
 def _from_cache(image: Image, target: Target) -> SymbolIndex | None:

@@ -8,6 +8,8 @@ ObjectFileMachO "load strings individually from memory").
 """
 from __future__ import annotations
 
+from typing import overload
+
 from symmap.model import MemoryReader
 
 __all__ = ["MemoryBuffer"]
@@ -61,7 +63,12 @@ class MemoryBuffer:
                 break               # short read: memory ends here
         return b"".join(out)
 
-    def __getitem__(self, key):
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def __getitem__(self, key: int | slice) -> int | bytes:
         if isinstance(key, slice):
             start, stop, step = key.indices(self.size)
             if step != 1:

@@ -91,14 +91,16 @@ class SymbolIndex:
         p = tok & 0xFFFFFFFF
         if tab.__class__ is str:
             e = tab.find("\0", p)
-            return tab[p:e] if e >= 0 else tab[p:]
-        return tab.get(p)
+            s: str = tab[p:e] if e >= 0 else tab[p:]
+            return s
+        name: str = tab.get(p)
+        return name
 
     def name_of(self, start: int) -> str | None:
         """Name of the entry starting at ``start`` (None: a function start
         with no name)."""
-        v = self.by_addr[start]
-        if v.__class__ is int:
+        v: str | int | None = self.by_addr[start]
+        if isinstance(v, int):
             v = self.by_addr[start] = self.decode(v)
         return v
 

@@ -85,6 +85,13 @@ class Lookup:
         return self.frames[0].column if self.frames else None
 
 
+# Per-segment facts (Symbolizer._seg_info): section starts, (end, name) per
+# section, symbol index, its source, is-Mach-O, image, segment name, address,
+# file offset, file size, slide.
+SegInfo = tuple[list[int], list[tuple[int, str]], "SymbolIndex | None", "str | None", bool, Image, str, int,
+                "int | None", int, "int | None"]
+
+
 class Chunk(NamedTuple):
     """Distinct addresses (ascending) that share one segment and section of
     one image (``info`` None: no image holds them), as columns.
@@ -98,7 +105,7 @@ class Chunk(NamedTuple):
 
     addrs: list[int]
     regions: list[Any]
-    info: tuple | None
+    info: SegInfo | None
     section: str | None
     names: list[str | None]
     offsets: list[int | None]
@@ -158,10 +165,10 @@ class Symbolizer:
         self._segs = segs
         self._sstarts = [t[0] for t in segs]
         self._indexes: dict[int, tuple[SymbolIndex | None, str | None]] = {}
-        self._seg_cache: dict[int, tuple] = {}
+        self._seg_cache: dict[int, SegInfo] = {}
         self._last_region: Region | None = None
-        self._last_seg: tuple | None = None
-        self._last_sect: tuple | None = None
+        self._last_seg: tuple[Any, ...] | None = None
+        self._last_sect: tuple[Any, ...] | None = None
         self._display: dict[str, str] = {}
 
     # -- containers -------------------------------------------------------
@@ -299,7 +306,7 @@ class Symbolizer:
 
     # -- lookups ----------------------------------------------------------
 
-    def _seg_info(self, im: Image, seg: Segment) -> tuple:
+    def _seg_info(self, im: Image, seg: Segment) -> SegInfo:
         """Per-segment facts every lookup in it needs, computed once."""
         key = id(seg)
         info = self._seg_cache.get(key)
@@ -377,7 +384,7 @@ class Symbolizer:
         if not self.demangle and linkage is not None:
             symbol = linkage
         frames, dbg = self._frames(im, slide, unslid)
-        if frames:
+        if frames and unslid is not None:
             frames = self._physical(im, frames, unslid, linkage, symbol, macho)
         lk = Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
                     offset, unslid, file_offset, src if slide is not None and idx is not None else None,
@@ -405,7 +412,7 @@ class Symbolizer:
             hits = [st for st, nm in names.items()
                     if nm is not None and (nm == name or (macho and nm == "_" + name))]
             if not hits:
-                shown = display_names(names.values(), macho)
+                shown = display_names([nm for nm in names.values() if nm is not None], macho)
                 for st, nm in names.items():
                     if nm is None:
                         continue
@@ -426,7 +433,7 @@ class Symbolizer:
                 continue
             im, slide = c.info[5], c.info[10]
             lt, _p = self.lines_for(im)
-            if lt is None:
+            if lt is None or slide is None:
                 continue
             base = im.load_address - slide
             macho = c.info[4]
@@ -491,8 +498,8 @@ class Symbolizer:
             p = q
         return chunks
 
-    def _section_chunks(self, chunks: list[Chunk], u: list[int], regions: list, p: int, q: int,
-                        info: tuple) -> None:
+    def _section_chunks(self, chunks: list[Chunk], u: list[int], regions: list[Region | None], p: int, q: int,
+                        info: SegInfo) -> None:
         """Split u[p:q] (all in one segment) at section bounds; symbolize each run."""
         sec_starts, sec_ends = info[0], info[1]
         ns = len(sec_starts)
@@ -508,7 +515,7 @@ class Symbolizer:
                 chunks.append(self._symbols(u[m:nxt], regions[m:nxt], info, None))
             p = nxt
 
-    def _symbols(self, c: list[int], regs: list, info: tuple, section: str | None) -> Chunk:
+    def _symbols(self, c: list[int], regs: list[Region | None], info: SegInfo, section: str | None) -> Chunk:
         idx, slide = info[2], info[10]
         n = len(c)
         if slide is None:
@@ -567,11 +574,11 @@ class Symbolizer:
             known = c.unslid is not None
             slide = info[10]
             lt, dbg = self.lines_for(im) if known and self.debug else (None, None)
-            base = im.load_address - slide if lt is not None else 0
+            base = im.load_address - slide if lt is not None and slide is not None else 0
             lframes = lt.frames if lt is not None else None
             load = im.load_address
             src = src if known else None
-            unslid = c.unslid if known else repeat(None)
+            unslid: Iterable[int | None] = c.unslid if c.unslid is not None else repeat(None)
             for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
                                                 unslid):
                 rel = a - seg_addr
@@ -611,12 +618,12 @@ class Symbolizer:
         return filter(None, c.names), macho
 
     @staticmethod
-    def display_names(groups: Iterable[tuple[list[str], bool]]) -> dict[bool, dict[str, str]]:
+    def display_names(groups: Iterable[tuple[Iterable[str], bool]]) -> dict[bool, dict[str, str]]:
         """{is_macho: {linkage name: display name}} for the names in
         ``groups`` ((names, is_macho) pairs) whose display name differs
         (``.get(name, name)``); mangled names are demangled together (one
         demangler run per kind)."""
-        by_kind: dict[bool, list] = {False: [], True: []}
+        by_kind: dict[bool, list[Iterable[str]]] = {False: [], True: []}
         for names, macho in groups:
             by_kind[macho].append(names)
         return {macho: display_names(chain.from_iterable(its), macho) if its else {}

@@ -124,7 +124,7 @@ def load_symcache(obj: Any, source_path: str, image_id: str, arch: str,
     payload = _read(file, want) if os.path.exists(file) else None
     if payload is not None:
         try:
-            sc = SymCache.from_bytes(payload)
+            sc = SymCache.from_bytes(payload)  # type: ignore[no-untyped-call]
             if sc.is_latest_version:
                 try:
                     os.utime(file)             # most recently used: trimmed last

@@ -3,7 +3,6 @@ shared region holds symmap's own cache set at a non-zero slide; the real
 macos_live source + annotate must give vmmap-like per-library rows."""
 from __future__ import annotations
 
-import pytest
 
 from symmap.annotate.shared_cache import LINKEDIT_DETAIL
 from tests.formats.dyld_cache_support import build, builder

@@ -4,7 +4,6 @@ cache in its shared region, plus hand-built targets for the rules the
 simulation cannot reach."""
 from __future__ import annotations
 
-import pytest
 
 from symmap.annotate import annotate
 from symmap.audit import audit

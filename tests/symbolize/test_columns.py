@@ -8,7 +8,8 @@ import struct
 
 import pytest
 
-from symmap.formats.elf.elffile import SHN_LORESERVE, STT_NOTYPE, iter_symbols, parse_elf
+from symmap.formats.elf.elffile import SHN_LORESERVE, STT_NOTYPE, parse_elf
+from tests.support.elf_symbols_reference import iter_symbols
 from symmap.formats.macho.load_commands import iter_slices, parse_macho
 from symmap.formats.macho.symbols import defined_symbols, nlist_columns
 from symmap.model import Image

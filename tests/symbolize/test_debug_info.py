@@ -6,7 +6,6 @@ mismatched dSYM, a corrupt symcache file, truncated DWARF."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 

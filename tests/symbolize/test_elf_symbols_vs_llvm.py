@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from symmap.formats.elf.elffile import iter_symbols, parse_elf
+from symmap.formats.elf.elffile import parse_elf
+from tests.support.elf_symbols_reference import iter_symbols
 from symmap.model import Image
 from symmap.symbolize.elf_symbols import elf_index
 from tests.conftest import need_tool

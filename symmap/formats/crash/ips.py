@@ -35,7 +35,7 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _dict(v: Any) -> dict:
+def _dict(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
@@ -50,7 +50,7 @@ def _loads(s: str, what: str, path: str | None) -> Any:
         raise CorruptInput(WHAT, f"{what} is not usable JSON ({type(e).__name__})", path) from None
 
 
-def split_ips(text: str, path: str | None = None) -> tuple[dict, dict | None]:
+def split_ips(text: str, path: str | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(metadata header, body or None for a header-only file).
 
     Also accepts a body alone, or one JSON object holding both (what some
@@ -76,7 +76,7 @@ def split_ips(text: str, path: str | None = None) -> tuple[dict, dict | None]:
     return {}, whole
 
 
-def ips_text_body(text: str) -> tuple[dict, str] | None:
+def ips_text_body(text: str) -> tuple[dict[str, Any], str] | None:
     """(metadata, text body) when the first line is an .ips metadata object
     and what follows is not JSON but a text report; else None."""
     first, _, rest = text.lstrip().partition("\n")
@@ -130,7 +130,7 @@ def parse_ips(text: str, path: str | None = None) -> CrashReport:
     return rep
 
 
-def header_facts(rep: CrashReport, h: dict, fill_only: bool = False) -> None:
+def header_facts(rep: CrashReport, h: dict[str, Any], fill_only: bool = False) -> None:
     """Facts of the .ips metadata line.  ``fill_only``: keep what the body
     already said (a bug_type 109 text body is more precise)."""
     bug = h.get("bug_type")
@@ -149,7 +149,7 @@ def header_facts(rep: CrashReport, h: dict, fill_only: bool = False) -> None:
 _header_facts = header_facts
 
 
-def _body_facts(rep: CrashReport, b: dict) -> None:
+def _body_facts(rep: CrashReport, b: dict[str, Any]) -> None:
     rep.process = _str(b.get("procName")) or rep.process
     rep.pid = _int(b.get("pid"))
     rep.path = _str(b.get("procPath"))
@@ -198,11 +198,11 @@ def _body_facts(rep: CrashReport, b: dict) -> None:
             rep.app_specific.extend(f"{owner}: {m}" for m in msgs[:64] if isinstance(m, str))
 
 
-def _legacy_entry(e: list, extra: Any, i: int) -> dict:
+def _legacy_entry(e: list[Any], extra: Any, i: int) -> dict[str, Any]:
     """The first .ips layout wrote usedImages entries as [uuid, base, source]
     and their size/arch/path/name in legacyInfo.imageExtraInfo[i] (lldb
     crashlog.py before D98219; its test parser_json.test)."""
-    d: dict = {"uuid": e[0] if len(e) > 0 else None, "base": e[1] if len(e) > 1 else None,
+    d: dict[str, Any] = {"uuid": e[0] if len(e) > 0 else None, "base": e[1] if len(e) > 1 else None,
                "source": e[2] if len(e) > 2 else None}
     if isinstance(extra, list) and i < len(extra) and isinstance(extra[i], dict):
         for k in ("size", "arch", "path", "name"):
@@ -253,7 +253,7 @@ def _images(rep: CrashReport, used: Any, extra: Any = None) -> tuple[list[int | 
     return bases, rep_index
 
 
-def _pick_cache(rep: CrashReport, caches: list) -> Any:
+def _pick_cache(rep: CrashReport, caches: list[Any]) -> Any:
     """``sharedCaches`` (a list; macOS 26 OSAnalytics knows "sharedCaches"
     and a per-segment "sharedCacheIndex" for exclave caches): use the one
     holding the most listed images, else the first.  Noted, as no real
@@ -382,7 +382,7 @@ def _frame(rep: CrashReport, ti: int, fi: int, f: Any, bases: list[int | None],
     return fr
 
 
-def _fault(rep: CrashReport, b: dict) -> None:
+def _fault(rep: CrashReport, b: dict[str, Any]) -> None:
     vmi = rep.vm_region_info
     if vmi is not None and vmi.address is not None:
         rep.fault_address = vmi.address

@@ -200,9 +200,9 @@ def _header(rep: CrashReport, h: dict[str, str]) -> None:
         if h.get(key):
             rep.exception[k] = h[key]
     rep.termination = h.get("Termination Reason") or h.get("Termination Signal") or None
-    ct = h.get("Crashed Thread") or h.get("Triggered by Thread")
-    if ct:
-        m = re.match(r"\d{1,7}", ct)
+    crashed = h.get("Crashed Thread") or h.get("Triggered by Thread")
+    if crashed:
+        m = re.match(r"\d{1,7}", crashed)
         rep.crashed_thread = int(m.group(0)) if m else None
     flagged = next((t.index for t in rep.threads if t.crashed), None)
     if rep.crashed_thread is None or (
@@ -327,7 +327,7 @@ def _images(rep: CrashReport, lines: list[str], i: int) -> int:
 _PLACEHOLDER = CrashImage(0, None, None, None, None)
 
 
-def _image(m: re.Match) -> CrashImage | None:
+def _image(m: re.Match[str]) -> CrashImage | None:
     start, end = int(m.group(1), 16), int(m.group(2), 16)
     if end < start or end >= ADDR_LIMIT:
         return None

@@ -12,17 +12,42 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING, Iterator
+from typing import Any, Iterator, Protocol
 
 from symmap.errors import CorruptInput
 from symmap.formats._binio import bounded_count
+from symmap.formats.dyld_cache.cache_file import CacheFile, CacheImage, FileSource
 from symmap.formats.macho.symbols import (EXPORT_SYMBOL_FLAGS_KIND_ABSOLUTE, EXPORT_SYMBOL_FLAGS_KIND_MASK,
                             N_SECT, N_STAB, N_TYPE, image_symbols, iter_exports)
+from symmap.formats.macho.load_commands import MachO, MachOSegment
 
-if TYPE_CHECKING:
-    from symmap.formats.dyld_cache.reader import CacheImage, DyldCache, _CacheFile
 
-__all__ = ["LocalSymbols", "local_symbols", "iter_all_local_symbols", "symbols_for"]
+class CacheView(Protocol):
+    """What these functions need of a DyldCache (reader.py), named here so that
+    this module does not import the reader that calls it."""
+
+    main_file: CacheFile
+    symbols_file_state: CacheFile | None | bool
+    locals_table: "LocalSymbols | None | bool"
+    notes: list[str]
+    path: str | None
+
+    @property
+    def symbol_file_uuid(self) -> str | None: ...
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def arch(self) -> str: ...
+    @property
+    def unslid_base(self) -> int: ...
+
+    def symbols_path(self) -> str | None: ...
+    def image_macho(self, image: int | CacheImage) -> Any: ...
+    def locate(self, addr: int, size: int = 1) -> tuple[CacheFile, int] | None: ...
+    def read(self, addr: int, size: int) -> bytes: ...
+
+
+__all__ = ["CacheView", "LocalSymbols", "local_symbols", "iter_all_local_symbols", "symbols_for"]
 
 _INFO = struct.Struct("<6I")          # dyld_cache_local_symbols_info
 _ENTRY32 = struct.Struct("<III")      # dyld_cache_local_symbols_entry
@@ -36,7 +61,7 @@ _32BIT_ARCHS = ("i386", "armv", "arm64_32")
 class LocalSymbols:
     """The decoded local-symbols info of one file: bounds and the entry map."""
 
-    def __init__(self, f: "_CacheFile", is64_nlist: bool) -> None:
+    def __init__(self, f: "CacheFile", is64_nlist: bool) -> None:
         src = f.src
         size = src.size
         off, length = f.get("localSymbolsOffset"), f.get("localSymbolsSize")
@@ -46,6 +71,8 @@ class LocalSymbols:
         end = min(off + length, size)
         (nl_off, nl_count, str_off, str_size, ent_off, ent_count) = _INFO.unpack_from(
             src.read(off, _INFO.size))
+        if src.buf is None:         # a .symbols file is always a file, never target memory
+            raise CorruptInput("cache", "local symbols are read from a cache file only", label)
         self.buf = src.buf
         self.nlist_size = 16 if is64_nlist else 12
         self.is64 = is64_nlist
@@ -80,7 +107,7 @@ class LocalSymbols:
         base, n = self.str_start, self.str_size
         end = base + n
         find = buf.find
-        out = []
+        out: list[tuple[int, str]] = []
         append = out.append
         try:
             for strx, ntype, _sect, _desc, value in st.iter_unpack(view):
@@ -97,20 +124,19 @@ class LocalSymbols:
         return out
 
 
-def _symbols_file(cache: "DyldCache") -> "_CacheFile | None":
+def _symbols_file(cache: CacheView) -> "CacheFile | None":
     """The file holding local symbols, opened once; None (with a note) if
     absent or its UUID differs from the one the main header names."""
-    from symmap.formats.dyld_cache.reader import _CacheFile, _FileSource
 
-    if cache._symbols_file is not False:
-        return cache._symbols_file  # type: ignore[return-value]
+    if cache.symbols_file_state is not False:
+        return cache.symbols_file_state  # type: ignore[return-value]
     sf = None
-    main = cache._main
+    main = cache.main_file
     want = cache.symbol_file_uuid
     if want and main.header_size > 0x190:
         p = cache.symbols_path()
         if p and os.path.exists(p):
-            f = _CacheFile(_FileSource(p))
+            f = CacheFile(FileSource(p))
             if f.uuid != want:
                 cache.notes.append(f"{p}: uuid {f.uuid} differs from symbolFileUUID {want}; "
                                    "local symbols not used")
@@ -123,36 +149,37 @@ def _symbols_file(cache: "DyldCache") -> "_CacheFile | None":
         if main.src.buf is not None:
             sf = main
         elif cache.path and os.path.exists(cache.path):
-            f = _CacheFile(_FileSource(cache.path))
+            f = CacheFile(FileSource(cache.path))
             if f.uuid == cache.uuid:
                 sf = f
             else:
                 f.src.close()
                 cache.notes.append(f"{cache.path}: uuid {f.uuid} differs from the mapped cache")
-    cache._symbols_file = sf
+    cache.symbols_file_state = sf
     return sf
 
 
-def _locals(cache: "DyldCache") -> LocalSymbols | None:
-    if cache._locals is None:
+def _locals(cache: CacheView) -> LocalSymbols | None:
+    if cache.locals_table is None:
         sf = _symbols_file(cache)
         if sf is None or not sf.get("localSymbolsOffset"):
-            cache._locals = False
+            cache.locals_table = False
         else:
             is64 = not cache.arch.startswith(_32BIT_ARCHS)
-            cache._locals = LocalSymbols(sf, is64)
-    return cache._locals or None
+            cache.locals_table = LocalSymbols(sf, is64)
+    t = cache.locals_table
+    return t if isinstance(t, LocalSymbols) else None
 
 
-def _entry_key(cache: "DyldCache", ls: LocalSymbols, img: "CacheImage") -> int | None:
+def _entry_key(cache: CacheView, ls: LocalSymbols, img: "CacheImage") -> int | None:
     if ls.entries64:
         # VM offset of the dylib's __TEXT from the main cache's unslid base.
         return img.address - cache.unslid_base
     # Old entries: file offset of the dylib in the single cache file.
-    return cache._main.fileoff_of(img.address)
+    return cache.main_file.fileoff_of(img.address)
 
 
-def local_symbols(cache: "DyldCache", img: "CacheImage") -> list[tuple[int, str]]:
+def local_symbols(cache: CacheView, img: "CacheImage") -> list[tuple[int, str]]:
     ls = _locals(cache)
     if ls is None:
         return []
@@ -163,19 +190,22 @@ def local_symbols(cache: "DyldCache", img: "CacheImage") -> list[tuple[int, str]
     return ls.symbols(*ent)
 
 
-def iter_all_local_symbols(cache: "DyldCache") -> Iterator[tuple[int, int, str]]:
+def iter_all_local_symbols(cache: CacheView) -> Iterator[tuple[int, int, str]]:
     ls = _locals(cache)
     if ls is None:
         return
-    for key, (start, count) in ls.entries.items():
-        for addr, name in ls.symbols(start, count):
-            yield key, addr, name
+    from symmap.progress import progress
+    # A progress bar (terminal only): the .symbols file of a full cache is millions of names.
+    with progress("indexing cache local symbols", len(ls.entries), min_total=64) as step:
+        for key, (start, count) in ls.entries.items():
+            for addr, name in ls.symbols(start, count):
+                yield key, addr, name
+            step(1)
 
 
-def symbols_for(cache: "DyldCache", img: "CacheImage", with_locals: bool = True) -> list[tuple[int, str]]:
+def symbols_for(cache: CacheView, img: "CacheImage", with_locals: bool = True) -> list[tuple[int, str]]:
     """(unslid address, name) of an image: exports trie + nlist from the
     shared linkedit + (optionally) local symbols; sorted, de-duplicated."""
-    from symmap.formats.dyld_cache.reader import _FileSource
 
     m = cache.image_macho(img)
     out: set[tuple[int, str]] = set()
@@ -187,7 +217,7 @@ def symbols_for(cache: "DyldCache", img: "CacheImage", with_locals: bool = True)
         # the __LINKEDIT segment's fileoff (dyld getLinkEditContent); map them
         # through the segment's address into whichever file holds it.
         delta = off - le.fileoff
-        if isinstance(f.src, _FileSource):
+        if isinstance(f.src, FileSource):
             s = image_symbols(f.src.buf, m, delta)
             out.update((a, n) for a, n, _sect, _ext in s.symbols)
             out.update((a, n) for a, n, _fl in s.exports)
@@ -198,7 +228,7 @@ def symbols_for(cache: "DyldCache", img: "CacheImage", with_locals: bool = True)
     return sorted(out)
 
 
-def _memory_symbols(cache: "DyldCache", m, le) -> list[tuple[int, str]]:
+def _memory_symbols(cache: CacheView, m: MachO, le: MachOSegment) -> list[tuple[int, str]]:
     """Same as above for a cache read out of target memory: read the nlist
     and trie ranges, and names one by one (the shared string table holds
     every dylib's names: never read it whole; lldb ObjectFileMachO does the same)."""

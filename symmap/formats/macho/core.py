@@ -24,19 +24,14 @@ from dataclasses import dataclass, field
 
 from symmap.errors import CorruptInput
 from symmap.formats._binio import Buffer, bounded_count, cstring_at
-from symmap.formats.macho.load_commands import (CPU_TYPE_ARM64, CPU_TYPE_ARM64_32, CPU_TYPE_X86, CPU_TYPE_X86_64,
-                    LC_NOTE, LC_SEGMENT, LC_SEGMENT_64, LC_THREAD, LC_UNIXTHREAD,
-                    MH_CORE, MH_MAGIC, MH_MAGIC_64, arch_name)
+from symmap.formats.macho.load_commands import (CPU_TYPE_ARM64, CPU_TYPE_ARM64_32, CPU_TYPE_X86,
+                                                CPU_TYPE_X86_64, MH_CORE, arch_name, parse_macho)
 
 __all__ = ["CoreSegment", "CoreThread", "CoreNote", "NoteImage", "CoreFile", "CoreMemory",
            "parse_core", "parse_thread_state", "parse_all_image_infos", "parse_load_binary",
            "parse_addrable_bits", "parse_main_bin_spec"]
 
-_HDR = struct.Struct("<7I")
 _LC = struct.Struct("<II")
-_SEG64 = struct.Struct("<16s4Q4I")
-_SEG32 = struct.Struct("<16s4I4I")
-_NOTE = struct.Struct("<16sQQ")
 _U64 = struct.Struct("<Q")
 NO_ADDR = 0xFFFFFFFFFFFFFFFF          # "not available" in note payloads
 
@@ -142,52 +137,18 @@ def parse_core(buf: Buffer, path: str | None = None) -> CoreFile:
     n = len(buf)
     if n < 28:
         raise _fail("file too short for a mach header", path, 0)
-    magic, cputype, cpusub, filetype, ncmds, sizeofcmds, _flags = _HDR.unpack_from(buf, 0)
-    if magic not in (MH_MAGIC, MH_MAGIC_64):
-        raise _fail(f"bad magic {magic:#010x}", path, 0)
-    if filetype != MH_CORE:
-        raise _fail(f"filetype {filetype} is not MH_CORE (4)", path, 12)
-    is64 = magic == MH_MAGIC_64
-    hdr = 32 if is64 else 28
-    end = hdr + sizeofcmds
-    if end > n:
-        raise _fail(f"load commands ({sizeofcmds:#x} bytes) run past the end of the file "
-                    f"({n:#x} bytes)", path, hdr)
-    core = CoreFile(path, n, is64, cputype, cpusub, ncmds, sizeofcmds)
-    segs: list[CoreSegment] = []
-    p = hdr
-    # ncmds is untrusted; each command is >= 8 bytes so sizeofcmds bounds the walk.
-    for i in range(min(ncmds, sizeofcmds // 8)):
-        if p + 8 > end:
-            raise _fail(f"load command {i} of {ncmds} lies past sizeofcmds", path, p)
-        cmd, cmdsize = _LC.unpack_from(buf, p)
-        if cmdsize < 8:
-            raise _fail(f"load command {i} has cmdsize {cmdsize} (< 8)", path, p)
-        if p + cmdsize > end:
-            raise _fail(f"load command {i} (cmdsize {cmdsize:#x}) runs past sizeofcmds "
-                        "into the next command or the data", path, p)
-        body = p + 8
-        if cmd in (LC_SEGMENT_64, LC_SEGMENT):
-            st = _SEG64 if cmd == LC_SEGMENT_64 else _SEG32
-            if cmdsize < 8 + st.size:
-                raise _fail(f"segment command {i} too small ({cmdsize} bytes)", path, p)
-            name, vmaddr, vmsize, fileoff, filesize, maxprot, initprot, _ns, _fl = \
-                st.unpack_from(buf, body)
-            seg = CoreSegment(vmaddr, vmsize, fileoff, filesize, maxprot & 7, initprot & 7,
-                              _name16(name))
-            segs.append(seg)
-        elif cmd in (LC_THREAD, LC_UNIXTHREAD):
-            t = parse_thread_state(buf, body, cmdsize - 8, cputype, len(core.threads))
-            core.threads.append(t)
-        elif cmd == LC_NOTE:
-            if cmdsize < 8 + _NOTE.size:
-                raise _fail(f"note command {i} too small ({cmdsize} bytes)", path, p)
-            owner, off, size = _NOTE.unpack_from(buf, body)
-            # data_owner is 16 bytes, not always NUL-terminated ("process metadata").
-            core.notes.append(CoreNote(_name16(owner), off, size, p))
-        p += cmdsize
-    if ncmds > sizeofcmds // 8:
-        core.problems.append(f"ncmds {ncmds} cannot fit in sizeofcmds {sizeofcmds:#x}")
+    m = parse_macho(buf, 0, path, what="core")
+    if m.filetype != MH_CORE:
+        raise _fail(f"filetype {m.filetype} is not MH_CORE (4)", path, 12)
+    core = CoreFile(path, n, m.is64, m.cputype, m.cpusubtype, m.ncmds, m.sizeofcmds)
+    segs = [CoreSegment(sg.vmaddr, sg.vmsize, sg.fileoff, sg.filesize, sg.maxprot, sg.initprot, sg.name)
+            for sg in m.segments]
+    for body, size in m.threads:
+        core.threads.append(parse_thread_state(buf, body, size, m.cputype, len(core.threads)))
+    # data_owner is 16 bytes, not always NUL-terminated ("process metadata").
+    core.notes = [CoreNote(nt.owner, nt.offset, nt.size, nt.cmd_offset) for nt in m.notes]
+    if m.ncmds > m.sizeofcmds // 8:
+        core.problems.append(f"ncmds {m.ncmds} cannot fit in sizeofcmds {m.sizeofcmds:#x}")
     _check_segments(core, segs)
     _check_notes(core)
     return core
@@ -346,6 +307,7 @@ def parse_addrable_bits(buf: Buffer, note: CoreNote) -> int | None:
     if note.size < 8:
         return None
     version, bits = struct.unpack_from("<II", buf, note.offset)
+    bits = int(bits)
     # v3: {version, addressing_bits, u64}; v4: {version, low bits, high bits, reserved}.
     # User addresses are low memory, so both take the second word.
     if version in (3, 4) and 0 < bits <= 64:

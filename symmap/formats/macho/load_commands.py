@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from symmap.errors import CorruptInput
 from symmap.model import Image, Section, Segment
@@ -54,6 +54,7 @@ LC_SEGMENT_64 = 0x19
 LC_UUID = 0x1B
 LC_CODE_SIGNATURE = 0x1D
 LC_REEXPORT_DYLIB = 0x1F | LC_REQ_DYLD
+LC_RPATH = 0x1C | LC_REQ_DYLD
 LC_DYLD_INFO = 0x22
 LC_DYLD_INFO_ONLY = 0x22 | LC_REQ_DYLD
 LC_VERSION_MIN_MACOSX = 0x24
@@ -142,6 +143,7 @@ class Note:
     owner: str
     offset: int
     size: int
+    cmd_offset: int = 0      # where the LC_NOTE command itself sits
 
 
 @dataclass(slots=True)
@@ -171,6 +173,7 @@ class MachO:
     install_name: str | None = None
     dylinker: str | None = None
     dylibs: list[str] = field(default_factory=list)
+    rpaths: list[str] = field(default_factory=list)   # LC_RPATH, in load-command order
     symtab: tuple[int, int, int, int] | None = None
     exports: tuple[int, int] | None = None
     function_starts: tuple[int, int] | None = None
@@ -245,7 +248,31 @@ class FatSlice:
         return arch_name(self.cputype, self.cpusubtype)
 
 
-def parse_fat(buf: Buffer, path: str | None = None) -> list[FatSlice]:
+class MachHeader(NamedTuple):
+    is64: bool
+    cputype: int
+    cpusubtype: int
+    filetype: int
+    ncmds: int
+    sizeofcmds: int
+    flags: int
+
+
+def peek_header(buf: Buffer, off: int = 0) -> MachHeader | None:
+    """The mach_header at ``off``, or None if too short or not Mach-O magic
+    (for readers deciding how many bytes of load commands to fetch)."""
+    if off < 0 or off + 28 > len(buf):
+        return None
+    magic, cputype, cpusub, filetype, ncmds, sizeofcmds, flags = _HDR32.unpack_from(buf, off)
+    if magic not in (MH_MAGIC, MH_MAGIC_64):
+        return None
+    return MachHeader(magic == MH_MAGIC_64, cputype, cpusub, filetype, ncmds, sizeofcmds, flags)
+
+
+def parse_fat(buf: Buffer, path: str | None = None, file_size: int | None = None) -> list[FatSlice]:
+    """Slices of a fat file; ``buf`` holds at least the fat header and arch
+    table, ``file_size`` (default len(buf)) bounds each slice."""
+    limit = len(buf) if file_size is None else file_size
     magic, n = unpack_at(_FAT_HDR, buf, 0, "fat header", path, "Mach-O")
     st = _FAT_ARCH64 if magic == FAT_MAGIC_64 else _FAT_ARCH
     out = []
@@ -255,40 +282,45 @@ def parse_fat(buf: Buffer, path: str | None = None) -> list[FatSlice]:
             cpu, sub, o, size, _align, _r = unpack_at(st, buf, off, "fat_arch", path, "Mach-O")
         else:
             cpu, sub, o, size, _align = unpack_at(st, buf, off, "fat_arch", path, "Mach-O")
-        if o + size > len(buf) or size == 0:
+        if o + size > limit or size == 0:
             raise CorruptInput("Mach-O", f"fat slice {i} [{o:#x}+{size:#x}] lies outside the file", path)
         out.append(FatSlice(cpu & 0xFFFFFFFF, sub & 0xFFFFFFFF, o, size))
     return out
 
 
-def parse_macho(buf: Buffer, off: int = 0, path: str | None = None) -> MachO:
-    """Parse the mach_header and load commands at ``off``.
+def parse_macho(buf: Buffer, off: int = 0, path: str | None = None, *,
+                what: str = "Mach-O") -> MachO:
+    """Parse the mach_header and load commands at ``off``: the one load-command
+    walker, serving files, images in memory and cores (``core.parse_core``).
 
-    Raises CorruptInput for a bad magic, a cmdsize smaller than 8 or not
-    fitting ``sizeofcmds``, or commands running past the buffer.
+    Raises CorruptInput(what, ...) for a bad magic, a cmdsize smaller than 8
+    or not fitting ``sizeofcmds``, or commands running past the buffer.  At
+    most ``sizeofcmds // 8`` commands are walked, whatever ``ncmds`` says.
     """
     if off < 0 or off + 28 > len(buf):
-        raise CorruptInput("Mach-O", "file too short for a mach header", path, off)
+        raise CorruptInput(what, "file too short for a mach header", path, off)
     magic, cputype, cpusub, filetype, ncmds, sizeofcmds, flags = _HDR32.unpack_from(buf, off)
     if magic not in (MH_MAGIC, MH_MAGIC_64):
-        raise CorruptInput("Mach-O", f"bad magic {magic:#010x}", path, off)
+        raise CorruptInput(what, f"bad magic {magic:#010x}", path, off)
     is64 = magic == MH_MAGIC_64
     hdr = 32 if is64 else 28
     m = MachO(off, is64, cputype, cpusub, filetype, flags, ncmds, sizeofcmds)
     end = off + hdr + sizeofcmds
     if end > len(buf):
-        raise CorruptInput("Mach-O", f"load commands ({sizeofcmds:#x} bytes) run past the data", path, off)
+        raise CorruptInput(what, f"load commands ({sizeofcmds:#x} bytes) run past the end of the "
+                           f"data ({len(buf):#x} bytes)", path, off + hdr)
     p = off + hdr
     append = m.commands.append
     handlers = _HANDLERS
     unpack_lc = _LC.unpack_from
     # Each command is >= 8 bytes, so the walk is bounded by sizeofcmds, whatever ncmds says.
-    for i in range(ncmds):
+    for i in range(min(ncmds, sizeofcmds // 8)):
         if p + 8 > end:
-            raise CorruptInput("Mach-O", f"load command {i} of {ncmds} lies past sizeofcmds", path, p)
+            raise CorruptInput(what, f"load command {i} of {ncmds} lies past sizeofcmds", path, p)
         cmd, cmdsize = unpack_lc(buf, p)
         if cmdsize < 8 or p + cmdsize > end:
-            raise CorruptInput("Mach-O", f"load command {i} has bad cmdsize {cmdsize:#x}", path, p)
+            raise CorruptInput(what, f"load command {i} has bad cmdsize {cmdsize:#x}"
+                               + (" (< 8)" if cmdsize < 8 else " (runs past sizeofcmds)"), path, p)
         append(LoadCommand(cmd, p, cmdsize))
         h = handlers.get(cmd)
         if h is not None:
@@ -297,10 +329,15 @@ def parse_macho(buf: Buffer, off: int = 0, path: str | None = None) -> MachO:
     return m
 
 
+# A load-command handler: (MachO, buffer, cmd, offset, cmdsize, path) -> fills the MachO.
+_Handler = Callable[["MachO", Buffer, int, int, int, "str | None"], None]
+
+
 def _lc_segment(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     st, sst = (_SEG64, _SECT64) if cmd == LC_SEGMENT_64 else (_SEG32, _SECT32)
     if size < 8 + st.size:
-        raise CorruptInput("Mach-O", "segment command too small", path, p)
+        raise CorruptInput("core" if m.filetype == MH_CORE else "Mach-O",
+                           f"segment command too small ({size} bytes)", path, p)
     name, vmaddr, vmsize, fileoff, filesize, maxprot, initprot, nsects, flags = st.unpack_from(buf, p + 8)
     seg = MachOSegment(_name16(name), vmaddr, vmsize, fileoff, filesize, maxprot & 7, initprot & 7, flags)
     if nsects:
@@ -314,7 +351,7 @@ def _lc_segment(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | 
     m.segments.append(seg)
 
 
-def _lc_uuid(m, buf, cmd, p, size, path):
+def _lc_uuid(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         m.uuid = bytes(buf[p + 8:p + 24]).hex()
 
@@ -326,7 +363,7 @@ def _lc_str(buf: Buffer, p: int, size: int) -> str | None:
     return cstring_at(buf, p + stroff, 1024, p + size) if 12 <= stroff < size else ""
 
 
-def _lc_dylib(m, buf, cmd, p, size, path):
+def _lc_dylib(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     name = _lc_str(buf, p, size)
     if name is None:
         return
@@ -336,60 +373,66 @@ def _lc_dylib(m, buf, cmd, p, size, path):
         m.dylibs.append(name)
 
 
-def _lc_dylinker(m, buf, cmd, p, size, path):
+def _lc_rpath(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
+    name = _lc_str(buf, p, size)
+    if name:
+        m.rpaths.append(name)
+
+
+def _lc_dylinker(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if cmd == LC_ID_DYLINKER:
         m.dylinker = _lc_str(buf, p, size)
 
 
-def _lc_symtab(m, buf, cmd, p, size, path):
+def _lc_symtab(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         m.symtab = _SYMTAB.unpack_from(buf, p + 8)
 
 
-def _lc_dyld_info(m, buf, cmd, p, size, path):
+def _lc_dyld_info(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 48:
         f = _DYLD_INFO.unpack_from(buf, p + 8)
         if f[9]:
             m.exports = (f[8], f[9])
 
 
-def _lc_linkedit(attr: str):
-    def h(m, buf, cmd, p, size, path):
+def _lc_linkedit(attr: str) -> _Handler:
+    def h(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
         if size >= 16:
             setattr(m, attr, _LINKEDIT_DATA.unpack_from(buf, p + 8))
     return h
 
 
-def _lc_main(m, buf, cmd, p, size, path):
+def _lc_main(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         (m.entryoff,) = struct.unpack_from("<Q", buf, p + 8)
 
 
-def _lc_build_version(m, buf, cmd, p, size, path):
+def _lc_build_version(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 24:
         plat, minos, _sdk, _nt = _BUILD_VERSION.unpack_from(buf, p + 8)
         m.platform = PLATFORMS.get(plat, f"platform {plat}")
         m.minos = _version(minos)
 
 
-def _lc_version_min(m, buf, cmd, p, size, path):
+def _lc_version_min(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 16:
         m.platform = "macOS"
         m.minos = _version(_VERSION_MIN.unpack_from(buf, p + 8)[0])
 
 
-def _lc_thread(m, buf, cmd, p, size, path):
+def _lc_thread(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     m.threads.append((p + 8, size - 8))
 
 
-def _lc_note(m, buf, cmd, p, size, path):
+def _lc_note(m: MachO, buf: Buffer, cmd: int, p: int, size: int, path: str | None) -> None:
     if size >= 8 + _NOTE.size:
         owner, o, s = _NOTE.unpack_from(buf, p + 8)
-        m.notes.append(Note(_name16(owner), o, s))
+        m.notes.append(Note(_name16(owner), o, s, p))
 
 
 # Dispatch table: unknown commands cost one dict miss (they stay generic records).
-_HANDLERS = {
+_HANDLERS: dict[int, _Handler] = {
     LC_SEGMENT_64: _lc_segment, LC_SEGMENT: _lc_segment, LC_UUID: _lc_uuid,
     LC_ID_DYLIB: _lc_dylib, LC_LOAD_DYLIB: _lc_dylib, LC_LOAD_WEAK_DYLIB: _lc_dylib,
     LC_REEXPORT_DYLIB: _lc_dylib, LC_ID_DYLINKER: _lc_dylinker, LC_LOAD_DYLINKER: _lc_dylinker,
@@ -399,7 +442,7 @@ _HANDLERS = {
     LC_DYLD_CHAINED_FIXUPS: _lc_linkedit("chained_fixups"),
     LC_MAIN: _lc_main, LC_BUILD_VERSION: _lc_build_version,
     LC_VERSION_MIN_MACOSX: _lc_version_min, LC_THREAD: _lc_thread, LC_UNIXTHREAD: _lc_thread,
-    LC_NOTE: _lc_note,
+    LC_NOTE: _lc_note, LC_RPATH: _lc_rpath,
 }
 
 

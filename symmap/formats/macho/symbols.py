@@ -19,7 +19,7 @@ import mmap
 import struct
 import sys
 from itertools import compress
-from typing import Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from symmap.formats._binio import Buffer, bounded_count, read_uleb128
 from symmap.formats.macho.load_commands import MachO
@@ -80,7 +80,7 @@ class _Strings:
     __slots__ = ("buf", "start", "end", "find", "text")
 
     def __init__(self, buf: Buffer, start: int, end: int) -> None:
-        self.text = None
+        self.text: str | None = None
         # Lazy buffers (target memory) pay per page: copy only small tables.
         limit = _WHOLE_STRTAB if isinstance(buf, (bytes, bytearray, mmap.mmap)) else _WHOLE_LAZY
         if end - start <= limit or not hasattr(buf, "find"):
@@ -91,7 +91,8 @@ class _Strings:
                 # is a str.find + slice (no per-name decode).
                 self.text = raw.decode("ascii")
         self.buf, self.start, self.end = buf, start, end
-        self.find = (self.text or buf).find
+        # str.find on the decoded table, else the buffer's own find.
+        self.find: Callable[..., int] = (self.text or buf).find
 
     def get(self, strx: int) -> str:
         p = self.start + strx
@@ -106,7 +107,7 @@ class _Strings:
         return bytes(raw).decode("utf-8", "surrogateescape")
 
 
-def _view(buf: Buffer, start: int, end: int):
+def _view(buf: Buffer, start: int, end: int) -> memoryview | bytes:
     """Zero-copy slice where the buffer protocol allows, else a copy (lazy
     memory-backed buffers only offer slicing)."""
     try:
@@ -374,14 +375,16 @@ class NlistColumns(NamedTuple):
     ext_strx: list[int]
     local_values: list[int]
     local_strx: list[int]
-    table: object
+    table: Any           # a str (decoded table) or an object with get(strx) -> str
 
     def name(self, strx: int) -> str:
         t = self.table
         if t.__class__ is str:
             e = t.find("\0", strx)
-            return t[strx:e] if e >= 0 else t[strx:]
-        return t.get(strx)
+            s: str = t[strx:e] if e >= 0 else t[strx:]
+            return s
+        got: str = t.get(strx)
+        return got
 
 
 def nlist_columns(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: int,
