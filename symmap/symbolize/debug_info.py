@@ -103,11 +103,11 @@ def _macho_candidates(image: Image, search_paths: list[str], dsym: str | None) -
 
 
 def _debuglink(path: str) -> str | None:
-    from symmap.symbolize.elf_symbols import _debuglink_name
+    from symmap.symbolize.elf_symbols import debuglink_name
     from symmap.formats.elf.elffile import parse_elf
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            return _debuglink_name(parse_elf(m, path))
+            return debuglink_name(parse_elf(m, path))
     except (OSError, ValueError, SymmapError):
         return None
 

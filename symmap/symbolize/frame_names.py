@@ -19,13 +19,8 @@ import mmap
 import re
 import struct
 from bisect import bisect_right
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from symmap.errors import SymmapError
-
-if TYPE_CHECKING:
-    from symmap.formats.elf.elffile import ELF
 
 __all__ = ["OwnSymbols", "own_symbols", "strip_clone_suffix"]
 
@@ -60,34 +55,9 @@ class OwnSymbols:
         return None
 
 
-def _symbols(elf: ELF, want: int) -> Iterator[tuple[str, int, int, int, int]]:
-    """(name, value, size, type, shndx) of the entries of the tables of
-    type ``want``; bounded by each table's real size."""
-    n = len(elf.buf)
-    st = struct.Struct(("<" if elf.little else ">") + ("IBBHQQ" if elf.is64 else "IIIBBH"))
-    for sec in elf.sections:
-        if sec.type != want or not sec.size or not 0 < sec.link < len(elf.sections):
-            continue
-        strsec = elf.sections[sec.link]
-        ent = sec.entsize or st.size
-        if ent < st.size or sec.offset + sec.size > n or strsec.offset + strsec.size > n:
-            continue
-        strtab = bytes(elf.buf[strsec.offset:strsec.offset + strsec.size])
-        for k in range(1, sec.size // ent):
-            f = st.unpack_from(elf.buf, sec.offset + k * ent)
-            if elf.is64:
-                name_off, info, _o, shndx, value, size = f
-            else:
-                name_off, value, size, info, _o, shndx = f
-            if not 0 < name_off < len(strtab):
-                continue
-            end = strtab.find(b"\0", name_off)
-            name = strtab[name_off:end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape")
-            yield name, value, size, info & 0xF, shndx
-
-
 def own_symbols(path: str) -> OwnSymbols | None:
     from symmap.formats.elf.elffile import SHF_ALLOC, SHT_DYNSYM, SHT_SYMTAB, parse_elf
+    from symmap.symbolize.elf_symbols import table_entries
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             elf = parse_elf(m, path)
@@ -95,7 +65,7 @@ def own_symbols(path: str) -> OwnSymbols | None:
             has_symtab = any(sec.type == SHT_SYMTAB for sec in elf.sections)
             best: dict[int, tuple[int, str]] = {}
             gi: dict[int, str] = {}
-            for name, value, size, typ, shndx in _symbols(elf, SHT_SYMTAB if has_symtab else SHT_DYNSYM):
+            for name, value, size, typ, shndx in table_entries(elf, SHT_SYMTAB if has_symtab else SHT_DYNSYM):
                 if typ not in _FUNC_TYPES or shndx not in alloc:
                     continue
                 name = name.split("@", 1)[0] if "@" in name[1:] else name

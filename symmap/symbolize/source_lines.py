@@ -74,7 +74,7 @@ class LineTable:
         self._look = lib.symbolic_symcache_lookup
         self._free = lib.symbolic_lookup_result_free
         self._sfree = lib.symbolic_str_free
-        self._unpack = ffi.unpack
+        self._copy = ffi.buffer
         self._addressof = ffi.addressof
         self._display = display
         self._names: dict[bytes, tuple[str, str]] = {}
@@ -103,10 +103,10 @@ class LineTable:
             for i in range(min(rv.len, _MAX_FRAMES)):
                 s = rv.items[i]
                 sym, fp = s.symbol, s.full_path
-                raw = self._unpack(sym.data, sym.len) if sym.len else b""
+                raw = self._copy(sym.data, sym.len)[:] if sym.len else b""
                 path = None
                 if fp.len:
-                    rp = self._unpack(fp.data, fp.len)
+                    rp = self._copy(fp.data, fp.len)[:]
                     path = self._paths.get(rp)
                     if path is None:
                         path = self._paths[rp] = rp.decode("utf-8", "surrogateescape")

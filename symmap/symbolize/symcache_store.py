@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import tempfile
 import zlib
 from typing import Any
@@ -52,7 +51,7 @@ def _read(file: str, want: dict[str, Any]) -> bytes | None:
         return None
     if data[:8] != MAGIC or len(data) < 12:
         return None
-    (hlen,) = struct.unpack_from("<I", data, 8)
+    hlen = int.from_bytes(data[8:12], "little")
     if hlen > min(_MAX_HEADER, len(data) - 12):
         return None
     try:
@@ -76,7 +75,7 @@ def _write(file: str, head: dict[str, Any], payload: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + struct.pack("<I", len(raw)) + raw)
+                f.write(MAGIC + len(raw).to_bytes(4, "little") + raw)
                 f.write(payload)
             os.replace(tmp, file)
         except BaseException:
