@@ -228,12 +228,20 @@ def brief_lines(sym: Symbolizer, chunks: list[Chunk],
             else:
                 out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
     if frames:
+        # One frame's line is formatted and escaped once (addresses share frames).
+        rows_of: dict[tuple[str, SourceFrame], str] = {}
         for a, (image_name, fr) in frames.items():
             if not fr or a not in out:
                 continue
-            img = escape(image_name)
-            rows = [f"{escape(f.function)} (in {img}) ({escape(source_at(f.file, f.line, f.column))})"
-                    for f in fr]
+            rows = []
+            for f in fr:
+                row = rows_of.get((image_name, f))
+                if row is None:
+                    row = (f"{escape(f.function)} (in {escape(image_name)}) "
+                           f"({escape(source_at(f.file, f.line, f.column))})")
+                    if len(rows_of) < 1 << 20:
+                        rows_of[(image_name, f)] = row
+                rows.append(row)
             rows[0] = f"{a:#x} {rows[0]}"
             out[a] = "\n".join(rows)
     return out
