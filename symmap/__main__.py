@@ -1,3 +1,3 @@
-from symmap.cli import main
+from symmap.entry import main
 
 main()

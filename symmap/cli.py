@@ -36,6 +36,7 @@ Examples:
   symmap lookup ./libfoo.dylib 0x3f00 --slide 0x100000
   symmap audit 1234 --min-severity high
   symmap save 1234 -o before.json; symmap diff before.json 1234
+  symmap demangle < crash.txt     demangle C++, Rust and Swift names in text
 
 \b
 Shell completion (bash, zsh, fish):

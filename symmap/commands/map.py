@@ -46,8 +46,8 @@ def command(target: str | None, as_json: bool, interleaved: bool, wide: bool, su
     t = open_annotated(target, opts)
     try:
         if as_json:
-            from symmap.render.json import dumps
-            click.echo(dumps(t))
+            from symmap.render.json import write_json
+            write_json(t, sys.stdout)       # streamed: the document is never held whole
             return
         from symmap.render.text import render_report
         width = None

@@ -15,20 +15,19 @@ from __future__ import annotations
 import errno
 import os
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from symmap.errors import AccessDenied, NoSuchProcess, ProcessVanished
 from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
+from symmap.sources.procfs_smaps import classify, parse_bytes, read_regions
 
 if TYPE_CHECKING:
     from symmap.sources import OpenOptions
 
 __all__ = ["open_pid", "find_pids", "parse_maps", "ProcMemory"]
 
-_PSEUDO_KINDS = {"[heap]": "heap", "[stack]": "stack", "[vdso]": "vdso", "[vvar]": "vvar",
-                 "[vvar_vclock]": "vvar", "[vsyscall]": "vsyscall"}
 _DELETED = " (deleted)"
 # Kernel show_map_vma(): the name starts after padding to 25 + 6*sizeof(void*) - 1
 # columns plus one space (fs/proc/task_mmu.c, seq_setwidth/seq_pad).
@@ -67,6 +66,14 @@ class _Proc:
         except OSError as e:
             raise self.fail(e, name) from None
 
+    def read_regions(self, name: str, counters: bool) -> tuple[list[Region], list[tuple[int, int]]]:
+        """smaps/maps parsed while it is read, a chunk at a time (never held whole)."""
+        try:
+            with open(f"{self.dir}/{name}", "rb", buffering=0) as f:
+                return read_regions(f, counters, _slow_for(counters))
+        except OSError as e:
+            raise self.fail(e, name) from None
+
     def readlink(self, name: str) -> str:
         try:
             return os.readlink(f"{self.dir}/{name}")
@@ -84,12 +91,6 @@ def _stat_fields(proc: _Proc) -> tuple[str, int, int]:
     raw = _decode(proc.read("stat"))
     rest = raw[raw.rfind(")") + 2:].split()
     return rest[0], int(rest[1]), int(rest[19])
-
-
-def _unescape(name: str) -> str:
-    # seq_file_path(m, file, "\n") escapes only '\n' (as \012); a literal
-    # backslash is printed as is, so only that one sequence is decoded.
-    return name.replace("\\012", "\n") if "\\012" in name else name
 
 
 def _after_fields(line: str, k: int) -> int:
@@ -130,57 +131,19 @@ def _max_prot(f: list[str]) -> int:
             | (PROT_EXEC if "me" in f else 0))
 
 
-def parse_maps(text: str, with_counters: bool) -> tuple[list[Region], list[tuple[int, int]]]:
+def parse_maps(text: str | bytes, with_counters: bool) -> tuple[list[Region], list[tuple[int, int]]]:
     """Regions from maps/smaps text, plus each region's (dev, inode).
 
     Counters (Rss, dirty, swap) come from smaps field lines when
     ``with_counters``; otherwise they stay None (unknown).
     """
-    lines = text.split("\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    if not with_counters:
-        return _build([ln for ln in lines if ln], None)
-    cols = _stride_counters(lines)
-    if cols is not None:
-        return _build(cols[0], cols[1:])
-    return _parse_slow(lines)
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    return parse_bytes(data, with_counters, _slow_for(with_counters))
 
 
-def _stride_counters(lines: list[str]) -> list[Any] | None:
-    """Fast path: the kernel prints the same field lines, in the same order,
-    for every VMA (fs/proc/task_mmu.c show_smap), so each field is a strided
-    slice of the lines.  Every slice is verified; any surprise -> None (slow path)."""
-    n = len(lines)
-    if n == 0 or lines[0][:1] not in _HEX:
-        return None
-    stride = 1
-    while stride < n and lines[stride][:1] not in _HEX:
-        stride += 1
-    if n % stride:
-        return None
-    first = lines[1:stride]
-    heads = lines[0::stride]
-    if not all(h[:1] in _HEX for h in heads):
-        return None
-    # [heads, one int column per counter, VmFlags lines or None]
-    out: list[Any] = [heads]
-    for key in _COUNTERS:
-        k = next((i + 1 for i, ln in enumerate(first) if ln.startswith(key)), None)
-        if k is None:
-            return None
-        col = lines[k::stride]
-        if not all(map(str.startswith, col, [key] * len(col))):
-            return None
-        cut = len(key)
-        out.append([int(v[cut:-3]) * 1024 for v in col])
-    # VmFlags (Linux 3.8+) is optional; without it max_prot stays unknown.
-    k = next((i + 1 for i, ln in enumerate(first) if ln.startswith("VmFlags:")), None)
-    flags = lines[k::stride] if k is not None else None
-    if flags is not None and not all(map(str.startswith, flags, ["VmFlags:"] * len(flags))):
-        return None
-    out.append(flags)
-    return out
+def _slow_for(with_counters: bool) -> Callable[[list[str]], tuple[list[Region], list[tuple[int, int]]]]:
+    """The line-by-line parser procfs_smaps falls back to for text its regex does not fit."""
+    return _parse_slow if with_counters else (lambda lines: _build(lines, None))
 
 
 def _parse_slow(lines: list[str]) -> tuple[list[Region], list[tuple[int, int]]]:
@@ -246,36 +209,9 @@ def _build(heads: list[str], vals: Sequence[Any] | None) -> tuple[list[Region], 
 
 
 def _classify(r: Region, name: str, inode: int, offset: int) -> None:
-    if not name:
-        r.kind = "guard" if r.prot == 0 else "anon"
-        return
-    if name[0] == "[":
-        kind = _PSEUDO_KINDS.get(name)
-        if kind is None and name.startswith("[stack:"):
-            kind = "stack"             # pre-4.5 kernels named thread stacks
-        if kind is not None:
-            r.kind = kind
-            return
-        # [anon:NAME] (PR_SET_VMA_ANON_NAME), [anon_shmem:NAME], [uprobes]...: keep the name.
-        r.kind = "shm" if name.startswith("[anon_shmem:") else ("guard" if r.prot == 0 else "anon")
-        r.path = name
-        return
-    name = _unescape(name)
-    deleted = name.endswith(_DELETED)
-    if deleted:
-        # A file really named "x (deleted)" that still exists keeps its name;
-        # checked later against the inode (_fix_deleted), here assume unlinked.
-        name = name[: -len(_DELETED)]
-    r.path = name
-    r.offset = offset
-    if name.startswith("/memfd:"):
-        r.kind = "memfd"
-    elif name.startswith("/SYSV") or name == "/dev/zero" or name.startswith("/dev/shm/"):
-        r.kind = "shm"
-    elif deleted:
-        r.kind = "deleted"
-    else:
-        r.kind = "file"
+    r.kind, r.path, backed = classify(name, r.prot)
+    if backed:
+        r.offset = offset
 
 
 def _fix_deleted(regions: list[Region], ids: list[tuple[int, int]]) -> None:
@@ -524,14 +460,11 @@ def open_pid(pid: int, opts: OpenOptions) -> Target:
     # start time, so only the exe link tells a map of the old image apart.
     exe = _exe_link(proc)
 
-    with_counters = True
     try:
-        text = _decode(proc.read("smaps"))
+        regions, ids = proc.read_regions("smaps", True)
     except FileNotFoundError:
         # Kernel without CONFIG_PROC_PAGE_MONITOR: maps only, counters unknown.
-        text = _decode(proc.read("maps"))
-        with_counters = False
-    regions, ids = parse_maps(text, with_counters)
+        regions, ids = proc.read_regions("maps", False)
     _fix_deleted(regions, ids)
     _fix_backslashes(proc, regions)
 

@@ -29,7 +29,12 @@ from symmap.formats.elf.elffile import (ELF, PT_LOAD, SHF_ALLOC, SHF_TLS, SHN_LO
                            SHT_DYNSYM, SHT_SYMTAB, STB_LOCAL, STT_FUNC, STT_GNU_IFUNC,
                            STT_NOTYPE, STT_OBJECT, parse_elf)
 from symmap.model import Image
-from symmap.symbolize.symbol_index import SymbolIndex, build_index_columns, lazy_names, string_table
+from symmap.symbolize.symbol_index import (
+    SymbolIndex,
+    build_index_columns,
+    lazy_names,
+    string_table,
+)
 
 __all__ = ["elf_index"]
 
@@ -46,6 +51,7 @@ _PICK = {c: bytes(1 if i == c else 0 for i in range(256)) for c in (_GLOBAL, _LO
 _TO_MASK = bytes([0] + [0xFF] * 255)            # nonzero -> all bits
 _NOT_FF = bytes([0xFF] * 255 + [0])             # 0xff -> 0, else all bits
 _NATIVE_LE = sys.byteorder == "little"
+_FLIP = bytes([1, 0] + [0] * 254)                 # bool byte -> its negation
 
 
 def _mask(b: bytes) -> int:
@@ -61,17 +67,17 @@ def _or(*cols: bytes) -> bytes:
     return v.to_bytes(n, "little")
 
 
-# (st_name, st_info bytes, st_value, st_size, defined, below_loreserve, name_nonzero masks,
-#  st_shndx as (low bytes, high bytes))
-_Columns = tuple[list[int], bytes, list[int], list[int], int, int, int, tuple[bytes, bytes]]
+# (st_name, st_info bytes, st_value, st_size, defined, below_loreserve, name_nonzero masks)
+_Columns = tuple[list[int], bytes, list[int], list[int], int, int, int, list[int]]
 # ({class: (values, name offsets)}, string table, (value, size) of sized entries)
 _Table = tuple[dict[int, tuple[list[int], list[int]]], bytes, list[tuple[int, int]]]
 
 
 def _columns(view: memoryview, is64: bool, little: bool, entsize: int) -> _Columns:
     """(st_name, st_info bytes, st_value, st_size, defined, below_loreserve,
-    name_nonzero) of the entries in ``view`` (a whole number of entries);
-    the last three are masks (``_mask``) over ``st_shndx`` / ``st_name``."""
+    name_nonzero, st_shndx) of the entries in ``view`` (a whole number of
+    entries); defined .. name_nonzero are masks (``_mask``) over ``st_shndx``
+    / ``st_name``."""
     if little and _NATIVE_LE and entsize == (24 if is64 else 16):
         # Elf64_Sym: name u32 @0, info u8 @4, shndx u16 @6, value u64 @8, size u64 @16;
         # Elf32_Sym: name @0, value @4, size @8 (u32), info u8 @12, shndx u16 @14.
@@ -89,7 +95,7 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int) -> _Colum
         else:
             values, sizes, info = words[1::4].tolist(), words[2::4].tolist(), view[12::16].tobytes()
         return (words[0::e // 4].tolist(), info, values, sizes, _mask(_or(lo, hi)),
-                _mask(hi.translate(_NOT_FF)), name_nz, (lo, hi))
+                _mask(hi.translate(_NOT_FF)), name_nz, view.cast("H")[sh // 2::e // 2].tolist())
     order = "<" if little else ">"
     st = struct.Struct(order + ("IBBHQQ" if is64 else "IIIBBH"))
     if entsize != st.size:
@@ -101,17 +107,7 @@ def _columns(view: memoryview, is64: bool, little: bool, entsize: int) -> _Colum
         c_name, value, size, c_info, _o, shndx = cols
     return (list(c_name), bytes(c_info), list(value), list(size), _mask(bytes(map(bool, shndx))),
             _mask(bytes(map(range(SHN_LORESERVE).__contains__, shndx))), _mask(bytes(map(bool, c_name))),
-            (bytes(x & 0xFF for x in shndx), bytes(x >> 8 for x in shndx)))
-
-
-def _in_sections(shndx: tuple[bytes, bytes], wanted: frozenset[int]) -> int:
-    """Mask (``_mask``) of the symbols whose st_shndx is in ``wanted``;
-    ``shndx`` is its (low bytes, high bytes) columns."""
-    lo, hi = shndx
-    if all(i < 256 for i in wanted):
-        table = bytes(1 if i in wanted else 0 for i in range(256))
-        return _mask(lo.translate(table)) & ~_mask(hi)
-    return _mask(bytes(map(wanted.__contains__, (x | y << 8 for x, y in zip(lo, hi)))))
+            list(shndx))
 
 
 def _table(elf: ELF, sec: ElfSection, buf_len: int) -> _Table | None:
@@ -131,8 +127,12 @@ def _table(elf: ELF, sec: ElfSection, buf_len: int) -> _Table | None:
         return None
     view = memoryview(elf.buf)[sec.offset + entsize: sec.offset + count * entsize]
     try:
-        strx, info, values, sizes, defined, real, named, shndx = _columns(view, is64, elf.little,
-                                                                          entsize)
+        strx, info, values, sizes, defined, real, named, shndx = _columns(view, is64, elf.little, entsize)
+        # A section that is not loaded (.gnu.warning.*, .comment) holds no
+        # byte of the image: its symbols name nothing (llvm-symbolizer: ??).
+        unloaded = {x.index for x in elf.sections if x.index and not x.flags & SHF_ALLOC}
+        if not unloaded.isdisjoint(shndx):
+            defined &= _mask(bytes(map(unloaded.__contains__, shndx)).translate(_FLIP))
     finally:
         view.release()
     n = len(strx)
@@ -144,12 +144,6 @@ def _table(elf: ELF, sec: ElfSection, buf_len: int) -> _Table | None:
     # defined, the name inside the table and (for the index) the section
     # index below SHN_LORESERVE (no absolute/common symbols).
     base = int.from_bytes(info.translate(_CLASS), "little") & defined & named
-    # A symbol in a section that is not loaded (SHF_ALLOC unset: glibc's
-    # .gnu.warning.* link warnings) names no address; llvm-symbolizer
-    # skips them too (it says ?? for libc.so.6 0x0).
-    unloaded = frozenset(i for i, x in enumerate(elf.sections) if i and not x.flags & SHF_ALLOC)
-    if unloaded:
-        base &= ~_in_sections(shndx, unloaded)
     picked = (base & real).to_bytes(n, "little")
     out: dict[int, tuple[list[int], list[int]]] = {}
     for c in (_GLOBAL, _LOCAL, _NOTYPE):
