@@ -94,6 +94,9 @@ class Image:
     # Not serialized: where a symbolizer may find the bytes (file path on disk,
     # or a callable returning a buffer).  Sources fill it when they know.
     file_path: str | None = None
+    # A fat file's slice holding this image: its offset in file_path
+    # (Segment.file_offset values are relative to it); None when thin.
+    slice_offset: int | None = None
 
     @property
     def end(self) -> int:
@@ -197,6 +200,9 @@ class Frame:
     symbol: str | None = None
     offset: int | None = None        # address - symbol start
     image_offset: int | None = None  # address - image load address
+    file: str | None = None          # source file:line, from the report or debug info
+    line: int | None = None
+    inlined: bool = False            # an inlined frame (same address as the next one)
 
 
 @dataclass(slots=True)

@@ -33,7 +33,7 @@ def open_annotated(spec: str | None, opts: OpenOptions | None = None) -> Target:
             attach_live(t)           # after annotate: it names MALLOC_* rows by their zone
         if t.kind == "core" and t.threads and t.memory is not None:
             from symmap.symbolize.frames import name_frames
-            name_frames(t, opts.search_paths)
+            name_frames(t, opts.search_paths, dsym=opts.dsym, use_cache=not opts.no_cache)
     except BaseException:
         t.close()          # mmaps, ports, a stdin spool file: the caller never gets t to close
         raise

@@ -68,7 +68,11 @@ def target_options(f: F) -> F:
         click.option("--cache", type=click.Path(dir_okay=False), metavar="PATH",
                      help="A dyld shared cache file for cores and crash reports (UUID checked)."),
         click.option("--search-path", "search_paths", multiple=True, type=click.Path(file_okay=False),
-                     metavar="DIR", help="Directory searched for binaries by UUID (repeatable)."),
+                     metavar="DIR", help="Directory searched for binaries and dSYMs by UUID (repeatable)."),
+        click.option("--dsym", type=click.Path(exists=True), metavar="PATH",
+                     help="A .dSYM bundle, or the DWARF file inside one (UUID checked)."),
+        click.option("--no-cache", is_flag=True,
+                     help="Neither read nor write symcaches under $XDG_CACHE_HOME/symmap."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -77,6 +81,7 @@ def target_options(f: F) -> F:
 
 def open_options(arch: str | None = None, slide: int | None = None, load_address: int | None = None,
                  cache: str | None = None, search_paths: tuple[str, ...] | list[str] = (),
+                 dsym: str | None = None, no_cache: bool = False,
                  **extra: Any) -> OpenOptions:
     return OpenOptions(arch=arch, slide=slide, load_address=load_address, cache=cache,
-                       search_paths=list(search_paths or ()), **extra)
+                       search_paths=list(search_paths or ()), dsym=dsym, no_cache=no_cache, **extra)

@@ -73,7 +73,8 @@ def thread_dict(t: Thread) -> dict[str, Any]:
     return {
         "index": t.index, "name": json_safe(t.name), "pc": t.pc, "sp": t.sp, "crashed": t.crashed,
         "frames": [{"address": f.address, "image": json_safe(f.image), "symbol": json_safe(f.symbol),
-                    "offset": f.offset, "image_offset": f.image_offset} for f in t.frames],
+                    "offset": f.offset, "image_offset": f.image_offset, "file": json_safe(f.file),
+                    "line": f.line, "inlined": f.inlined} for f in t.frames],
     }
 
 

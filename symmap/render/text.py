@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from symmap import __version__
-from symmap.model import Region, Target
+from symmap.model import Frame, Region, Target
 from symmap.render.escape import escape
 from symmap.render.summary import RESERVED_SUFFIX, SummaryRow, summarize
 from symmap.render.vmmap_layout import (
@@ -230,6 +230,21 @@ def _crash_lines(t: Target) -> list[str]:
     return out
 
 
+def _frame_text(f: Frame) -> str:
+    """A frame as Apple's reports print it: ``sym + off (file:line)``, an
+    unsymbolicated one as ``LOAD_ADDRESS + OFFSET`` (decimal offset; never
+    the image name, which would read as a symbol), ``[inlined]`` kept."""
+    if f.symbol:
+        s = escape(f.symbol) + (f" + {f.offset}" if f.offset else "")
+        if f.file:
+            s += f" ({escape(f.file.rsplit('/', 1)[-1])}" + (f":{f.line})" if f.line else ")")
+    elif f.image_offset is not None:
+        s = f"{f.address - f.image_offset:#x} + {f.image_offset}"
+    else:
+        s = ""
+    return s + (" [inlined]" if f.inlined else "")
+
+
 def _threads(t: Target) -> list[str]:
     if not t.threads:
         return []
@@ -246,12 +261,7 @@ def _threads(t: Target) -> list[str]:
         out.append(head + ":" + ("  " + "  ".join(regs) if regs else ""))
         for i, f in enumerate(th.frames):
             where = escape(f.image.rsplit("/", 1)[-1]) if f.image else "???"
-            sym = ""
-            if f.symbol:
-                sym = escape(f.symbol) + (f" + {f.offset}" if f.offset else "")
-            elif f.image_offset is not None:
-                sym = f"{where} + {f.image_offset}"
-            out.append(f"{i:<3} {where:<30} {f.address:#018x} {sym}".rstrip())
+            out.append(f"{i:<3} {where:<30} {f.address:#018x} {_frame_text(f)}".rstrip())
     out.append("")
     return out
 

@@ -46,6 +46,8 @@ class OpenOptions:
     symbolicate: bool = False            # --symbolicate: crash report frames
     all_split_libs: bool = False         # map --all-split-libs: every shared-cache gap gets a row
     submap: bool = False                 # map --submap: macOS live records its submap entries
+    dsym: str | None = None              # --dsym PATH: a .dSYM bundle or its DWARF file
+    no_cache: bool = False               # --no-cache: no symcache store reads or writes
     procfs_root: str = "/proc"           # tests pass a fake tree
     task: object | None = None           # tests pass a simulated macOS task
 

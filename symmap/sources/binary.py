@@ -113,6 +113,7 @@ def _open_macho(buf: bytes, path: str, opts: OpenOptions) -> Target:
     slide = _relocation(opts, unslid)
     img = _macho.to_image(m, path, unslid + slide, slide=slide)
     img.file_path = path
+    img.slice_offset = off if _macho.is_fat_magic(buf) else None
     t = Target(kind="binary", name=path.rsplit("/", 1)[-1], path=path, arch=arch, os="macos",
                regions=_regions(img, path), images=[img], notes=notes)
     t.memory = _FileMemory(buf, img, off)

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from symmap.formats.macho.load_commands import MachO
     from symmap.sources import OpenOptions
 
-__all__ = ["open_file", "target_from_report", "find_binaries_by_uuid"]
+__all__ = ["open_file", "target_from_report", "find_binaries_by_uuid", "attach_binaries",
+           "symbolicate"]
 
 _PAGE_SIZES = {"arm64": 16384, "arm64e": 16384, "x86_64": 4096, "i386": 4096}
 # Bounds for the --search-path walk: a bug report's dSYM/binary folder, not a disk.
@@ -63,8 +64,12 @@ def open_file(path: str, opts: OpenOptions) -> Target:
     if rep.vm_summary:
         from symmap.sources.vmmap_report import carry_summary_text
         carry_summary_text(t, rep.vm_summary, "crash report")
+    paths = list(getattr(opts, "search_paths", None) or []) if opts is not None else []
+    dsym = getattr(opts, "dsym", None) if opts is not None else None
     if opts is not None and getattr(opts, "symbolicate", False):
-        symbolicate(t, list(getattr(opts, "search_paths", None) or []))
+        symbolicate(t, paths, dsym, not getattr(opts, "no_cache", False))
+    elif paths or dsym:
+        attach_binaries(t, paths, dsym)
     return t
 
 
@@ -95,6 +100,8 @@ def target_from_report(rep: CrashReport, report_path: str | None = None) -> Targ
             sc_range = (base, base + size)
     for im in rep.images:
         t.images.append(_model_image(im, sc_range))
+    _frame_only_images(t, rep, sc_range)
+    _cache_image_slides(t)
     # The executable first (renderers take images[0] as the load address);
     # .ips usedImages are in backtrace order, not load order.
     main = next((i for i, im in enumerate(t.images) if rep.path and im.path == rep.path), None)
@@ -109,11 +116,69 @@ def target_from_report(rep: CrashReport, report_path: str | None = None) -> Targ
         for f in th.frames:
             img = rep.images[f.image_index] if f.image_index is not None else None
             mt.frames.append(Frame(f.address, (img.path or img.name) if img else f.image_name,
-                                   f.symbol, f.symbol_offset, f.image_offset))
+                                   f.symbol, f.symbol_offset, f.image_offset, f.source_file,
+                                   f.source_line, f.inline))
         t.threads.append(mt)
         if th.crashed and th.registers:
             info["registers"] = dict(th.registers)
     return t
+
+
+# Where dyld shared caches are linked (unslid base), newest first per
+# arch: x86_64 caches of macOS 12+ at 0x7ff800000000, macOS 11 at
+# 0x7fff20000000 (dyld's cache builder, SharedCacheBuilder / MachOFile
+# arch layouts); arm64/arm64e at 0x180000000.
+_UNSLID_CACHE_BASES = {"x86_64": (0x7FF800000000, 0x7FFF20000000, 0x7FFF80000000),
+                       "x86_64h": (0x7FF800000000, 0x7FFF20000000, 0x7FFF80000000),
+                       "arm64": (0x180000000,), "arm64e": (0x180000000,)}
+_MAX_CACHE_SLIDE = 1 << 32
+
+
+def _cache_image_slides(t: Target) -> None:
+    """The report gives the cache's slid base; the slide is that minus the
+    arch's unslid cache base, so shared-cache images get unslid addresses
+    (what atos -l and a symbolicated cache want)."""
+    sc = t.shared_cache
+    if sc is None or not sc.base:
+        return
+    for ub in _UNSLID_CACHE_BASES.get(t.arch or "", ()):
+        slide = sc.base - ub
+        if 0 <= slide < _MAX_CACHE_SLIDE and slide % 4096 == 0:
+            for im in t.images:
+                if im.in_shared_cache and im.slide is None:
+                    im.slide = slide
+            t.info["shared_cache_slide"] = slide
+            t.notes.append(f"shared cache: slide {slide:#x} = the report's base {sc.base:#x} - "
+                           f"the {t.arch} cache's unslid base {ub:#x}")
+            return
+
+
+def _frame_only_images(t: Target, rep: CrashReport, sc_range: tuple[int, int] | None) -> None:
+    """An image named on frame lines (``libfoo.dylib 0xADDR 0xLOAD + OFF``)
+    but missing from Binary Images still owns those addresses: an image at
+    the load address the frame line gives, its __TEXT extent reaching past
+    its highest frame (rounded up to a page; the real size is unknown)."""
+    known = {im.path for im in t.images} | {im.name for im in t.images}
+    page = t.page_size or 4096
+    spans: dict[tuple[str, int], int] = {}
+    for th in rep.threads:
+        for f in th.frames:
+            if f.image_index is not None or not f.image_name or f.image_offset is None:
+                continue
+            if f.image_name in known or not 0 <= f.image_offset <= f.address:
+                continue
+            key = (f.image_name, f.address - f.image_offset)
+            spans[key] = max(spans.get(key, 0), f.image_offset + 1)
+    for (name, load), top in sorted(spans.items(), key=lambda kv: kv[0][1]):
+        if len(t.images) > 10000:
+            break
+        size = -(-top // page) * page
+        in_cache = bool(sc_range and sc_range[0] <= load < sc_range[1])
+        t.images.append(Image(path=name, load_address=load, slide=None,
+                              segments=[Segment("__TEXT", load, size, PROT_READ | PROT_EXEC,
+                                                PROT_READ | PROT_EXEC)],
+                              in_shared_cache=in_cache, size=size))
+        t.notes.append(f"{name}: not in Binary Images; placed at {load:#x} from its frame lines")
 
 
 def _model_image(im: CrashImage, sc_range: tuple[int, int] | None) -> Image:
@@ -199,7 +264,10 @@ def _build_regions(t: Target, rep: CrashReport) -> None:
     # The report's images: their __TEXT extent is known even inside the
     # shared cache (unless a cache file describes those mappings).
     with_reader = t.shared_cache is not None and t.shared_cache.reader is not None
-    cands = [(im.load_address, im.load_address + im.size, im) for im in t.images
+    page = t.page_size or 4096
+    # A report gives an image's byte extent; the VM holds whole pages.
+    cands = [(im.load_address - im.load_address % page,
+              -(-(im.load_address + im.size) // page) * page, im) for im in t.images
              if im.size and im.size > 0 and not (with_reader and im.in_shared_cache)]
     pieces = _carve(cands, taken)
     for lo, hi, im in pieces:
@@ -393,14 +461,15 @@ def _follow_install_names(t: Target, want: set[str], found: dict[str, tuple[str,
             take(resolve(im.path, LoadContext(executable=exe, fallbacks=False), roots))
 
 
-def symbolicate(t: Target, search_paths: list[str]) -> None:
-    """Give images found on disk their real segments (and file_path), then
-    name every frame the report left without a symbol."""
+def attach_binaries(t: Target, search_paths: list[str], dsym: str | None = None) -> dict[str, tuple[str, MachO]]:
+    """Give images found on disk by UUID (under ``search_paths``, or the
+    ``--dsym`` file or bundle) their real segments and file_path, so their
+    slide, symbols and debug info are known.  Returns uuid -> (path, MachO)."""
     from symmap.formats.macho.load_commands import to_image
-    from symmap.symbolize.frames import name_frames
     need = [im.uuid for im in t.images if im.uuid and im.file_path is None and not im.in_shared_cache]
-    found = find_binaries_by_uuid(need, search_paths) if search_paths else {}
-    if search_paths:
+    dirs = list(search_paths) + ([dsym] if dsym else [])
+    found = find_binaries_by_uuid(need, dirs) if dirs and need else {}
+    if search_paths and need:
         _follow_install_names(t, set(need), found, search_paths)
     for i, im in enumerate(t.images):
         hit = found.get(im.uuid or "")
@@ -411,7 +480,17 @@ def symbolicate(t: Target, search_paths: list[str]) -> None:
         new.file_path = fpath
         new.uuid = im.uuid
         t.images[i] = new
-    named = name_frames(t, search_paths)
+    return found
+
+
+def symbolicate(t: Target, search_paths: list[str], dsym: str | None = None,
+                use_cache: bool = True) -> None:
+    """Attach binaries found on disk, then name every frame the report left
+    without a symbol (and give file:line and inlined frames where debug
+    info is found)."""
+    from symmap.symbolize.frames import name_frames
+    found = attach_binaries(t, search_paths, dsym)
+    named = name_frames(t, search_paths, dsym=dsym, use_cache=use_cache)
     t.info["symbolicated_frames"] = named
     if found:
         t.info["symbol_files"] = {u: p for u, (p, _m) in found.items()}

@@ -214,9 +214,12 @@ def _cache(o: _Obj) -> SharedCache:
 
 
 def _frame(o: _Obj) -> Frame:
-    return Frame(address=o.int("address"), image=o.str("image"), symbol=o.str("symbol"),
-                 offset=o.int("offset", True, signed=True),
-                 image_offset=o.int("image_offset", True, signed=True))
+    f = Frame(address=o.int("address"), image=o.str("image"), symbol=o.str("symbol"),
+              offset=o.int("offset", True, signed=True),
+              image_offset=o.int("image_offset", True, signed=True))
+    if "file" in o.d:          # snapshots written before issue 11 lack these keys
+        f.file, f.line, f.inlined = o.str("file"), o.int("line", True), o.bool("inlined")
+    return f
 
 
 def _thread(o: _Obj) -> Thread:

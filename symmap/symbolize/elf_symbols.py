@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from collections.abc import Iterator
 from itertools import compress
 from typing import Any
 
@@ -159,7 +160,7 @@ DEBUG_DIRS = ("/usr/lib/debug",)
 _MAX_DEBUG_FILE = 1 << 30
 
 
-def _debuglink_name(elf: ELF) -> str | None:
+def debuglink_name(elf: ELF) -> str | None:
     sec = next((s for s in elf.sections if s.name == ".gnu_debuglink"), None)
     if sec is None or sec.size < 5 or sec.offset + sec.size > len(elf.buf):
         return None
@@ -180,7 +181,7 @@ def debug_file(elf: ELF, path: str) -> ELF | None:
     if not bid or len(bid) < 4:
         return None
     cands = [f"{d}/.build-id/{bid[:2]}/{bid[2:]}.debug" for d in DEBUG_DIRS]
-    link = _debuglink_name(elf)
+    link = debuglink_name(elf)
     if link:
         here = os.path.dirname(os.path.realpath(path))
         cands += [f"{here}/{link}", f"{here}/.debug/{link}"]
@@ -249,3 +250,29 @@ def elf_index(buf: bytes, image: Image, path: str, trusted: bool) -> SymbolIndex
     return build_index_columns(sources, sections, segments, sizes=sizes,
                                image_base=loads[0].vaddr if loads else 0, image_name=image.name,
                                tables=tables)
+
+
+def table_entries(elf: ELF, want: int) -> Iterator[tuple[str, int, int, int, int]]:
+    """(name, value, size, type, shndx) of the entries of the tables of
+    type ``want``; bounded by each table's real size."""
+    n = len(elf.buf)
+    st = struct.Struct(("<" if elf.little else ">") + ("IBBHQQ" if elf.is64 else "IIIBBH"))
+    for sec in elf.sections:
+        if sec.type != want or not sec.size or not 0 < sec.link < len(elf.sections):
+            continue
+        strsec = elf.sections[sec.link]
+        ent = sec.entsize or st.size
+        if ent < st.size or sec.offset + sec.size > n or strsec.offset + strsec.size > n:
+            continue
+        strtab = bytes(elf.buf[strsec.offset:strsec.offset + strsec.size])
+        for k in range(1, sec.size // ent):
+            f = st.unpack_from(elf.buf, sec.offset + k * ent)
+            if elf.is64:
+                name_off, info, _o, shndx, value, size = f
+            else:
+                name_off, value, size, info, _o, shndx = f
+            if not 0 < name_off < len(strtab):
+                continue
+            end = strtab.find(b"\0", name_off)
+            name = strtab[name_off:end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape")
+            yield name, value, size, info & 0xF, shndx

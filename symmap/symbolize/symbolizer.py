@@ -29,6 +29,7 @@ from symmap.model import Image, Region, Segment, Target
 from symmap.symbolize.demangle import display_name, display_names
 from symmap.symbolize.symbol_index import SymbolIndex
 from symmap.symbolize.index_loaders import load_index
+from symmap.symbolize.source_lines import LineTable, SourceFrame, split_name
 
 __all__ = ["Lookup", "Symbolizer", "Chunk"]
 
@@ -44,7 +45,10 @@ class Lookup:
     start.  ``unslid_address`` is what atos / llvm-symbolizer want;
     ``file_offset`` the address's byte in the image file (None for bss or
     unknown).  ``symbol_source`` says where the symbols came from
-    ("file:PATH", "cache", "memory") or None.
+    ("file:PATH", "cache", "memory", "report") or None.  ``image_offset`` =
+    address - the image's load address.  ``frames``: file/line and inlined
+    frames from debug info (innermost first, the physical function last;
+    empty without debug info), read from ``debug_file``.
     """
 
     address: int
@@ -63,6 +67,22 @@ class Lookup:
     before: Region | None = None
     after: Region | None = None
     image_obj: Image | None = field(default=None, repr=False)
+    image_offset: int | None = None
+    frames: tuple[SourceFrame, ...] = ()
+    debug_file: str | None = None
+
+    @property
+    def file(self) -> str | None:
+        """File, line and column of the innermost frame (None without debug info)."""
+        return self.frames[0].file if self.frames else None
+
+    @property
+    def line(self) -> int | None:
+        return self.frames[0].line if self.frames else None
+
+    @property
+    def column(self) -> int | None:
+        return self.frames[0].column if self.frames else None
 
 
 # Per-segment facts (Symbolizer._seg_info): section starts, (end, name) per
@@ -101,12 +121,39 @@ class Chunk(NamedTuple):
         return self.info[6] if self.info is not None else None
 
 
+def _qualified_name(shown: str) -> str:
+    """``int ns::sum<int>(std::vector<int> const&)`` -> ``ns::sum``: the
+    name without parameters, template arguments or return type, as
+    ``lldb image lookup -n`` matches it."""
+    out: list[str] = []
+    depth = 0
+    for ch in shown:
+        if ch == "<":
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif ch == "(" and depth == 0 and out:
+            break
+        elif depth == 0:
+            out.append(" " if ch == " " else ch)
+    return "".join(out).rsplit(" ", 1)[-1]
+
+
 class Symbolizer:
     """Lookups over one Target.  Accessible attributes: target, search_paths."""
 
-    def __init__(self, target: Target, search_paths: Iterable[str] = ()) -> None:
+    def __init__(self, target: Target, search_paths: Iterable[str] = (), *, debug: bool = True,
+                 dsym: str | None = None, use_cache: bool = True, demangle: bool = True) -> None:
         self.target = target
         self.search_paths = list(search_paths)
+        self.debug = debug
+        self.dsym = dsym
+        self.use_cache = use_cache
+        self.demangle = demangle
+        self.notes: list[str] = []
+        self._lines: dict[int, tuple[LineTable | None, str | None]] = {}
+        self._own: dict[Any, Any] = {}
+        self._report: dict[int, list[Any]] | None = None
         self._regions = sorted(target.regions, key=lambda r: r.start)
         self._rstarts = [r.start for r in self._regions]
         segs: list[tuple[int, int, Image, Segment]] = []
@@ -161,6 +208,102 @@ class Symbolizer:
             self._indexes[key] = got
         return got
 
+    def lines_for(self, image: Image) -> tuple[LineTable | None, str | None]:
+        """The image's line table from its debug info (built or loaded from
+        the symcache store on first use) and the debug file's path."""
+        key = id(image)
+        got = self._lines.get(key)
+        if got is None:
+            got = self._lines[key] = self._load_lines(image) if self.debug else (None, None)
+        return got
+
+    def _load_lines(self, image: Image) -> tuple[LineTable | None, str | None]:
+        from symmap.symbolize.debug_info import find_debug_object
+        from symmap.symbolize.symcache_store import load_symcache
+        try:
+            d = find_debug_object(image, self.search_paths, self.dsym, self.notes)
+        except ImportError:
+            self.notes.append("symbolic is not installed: no file:line answers")
+            self.debug = False
+            return None, None
+        if d is None or not d.has_dwarf:
+            return None, None
+        try:
+            sc = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
+        except Exception as e:   # symbolic's errors: truncated or corrupt DWARF
+            from symmap.render.escape import escape
+            self.notes.append(f"debug info {d.path}: unreadable ({escape(' '.join(str(e).split()))[:200]}); "
+                              "symbol-only answers")
+            return None, None
+        return LineTable(sc, self._display_one), d.path
+
+    def _physical(self, im: Image, frames: tuple[SourceFrame, ...], unslid: int,
+                  linkage: str | None, shown: str | None, macho: bool) -> tuple[SourceFrame, ...]:
+        """Name the physical (last) frame as llvm-symbolizer does
+        (frame_names.py for ELF; source_lines.split_name for Mach-O)."""
+        if macho:
+            return split_name(frames, linkage, shown, macho)
+        key = id(im)
+        own = self._own.get(key, False)
+        if own is False:
+            from symmap.symbolize.frame_names import own_symbols
+            p = im.file_path or (im.path if not im.path.startswith("[") else None)
+            own = self._own[key] = own_symbols(p) if p else None
+        last = frames[-1]
+        name = own.find(unslid) if own is not None else None
+        if name is None:
+            from symmap.symbolize.frame_names import own_symbols, strip_clone_suffix
+            name = strip_clone_suffix(last.linkage_name)
+            dpath = self.lines_for(im)[1]
+            if dpath and not name.startswith("__GI_"):
+                dkey = ("debug", key)
+                dbg = self._own.get(dkey, False)
+                if dbg is False:
+                    dbg = self._own[dkey] = own_symbols(dpath) if dpath != im.file_path else own
+                gi = dbg.gi_alias(unslid) if dbg is not None else None
+                if gi is not None and gi == "__GI_" + name:
+                    name = gi
+        if name == last.linkage_name:
+            return frames
+        return frames[:-1] + (last._replace(function=self._display_one(name), linkage_name=name),)
+
+    def _from_report(self, lk: Lookup) -> Lookup:
+        """A crash report's own frame names for an address that no symbol
+        file names (``symbol_source`` "report"); file:line and inlined
+        frames too where the report gives them."""
+        if self._report is None:
+            self._report = {}
+            for th in self.target.threads:
+                for f in th.frames:
+                    if f.symbol is not None:
+                        got = self._report.setdefault(f.address, [])
+                        if len(got) < 64:
+                            got.append(f)
+        fs = self._report.get(lk.address)
+        if not fs:
+            return lk
+        phys = fs[-1]
+        lk.symbol, lk.linkage_name, lk.offset, lk.symbol_source = phys.symbol, None, phys.offset, "report"
+        if not lk.frames and any(f.file for f in fs):
+            lk.frames = tuple(SourceFrame(f.symbol, f.symbol, f.file, f.line, None) for f in fs)
+        return lk
+
+    def _display_one(self, name: str) -> str:
+        if not self.demangle or not name:
+            return name
+        from symmap.symbolize.demangle import demangle
+        return demangle(name)
+
+    def _frames(self, im: Image, slide: int | None, unslid: int | None
+                ) -> tuple[tuple[SourceFrame, ...], str | None]:
+        if not self.debug or unslid is None or slide is None:
+            return (), None
+        lt, path = self.lines_for(im)
+        if lt is None:
+            return (), None
+        fr = lt.frames(unslid - (im.load_address - slide))
+        return fr, (path if fr else None)
+
     # -- lookups ----------------------------------------------------------
 
     def _seg_info(self, im: Image, seg: Segment) -> SegInfo:
@@ -179,6 +322,8 @@ class Symbolizer:
                 idx = src = None
             macho = not (im.filetype or "").startswith("elf")
             fo = seg.file_offset
+            if fo is not None and im.slice_offset:
+                fo += im.slice_offset          # offsets in the file, not the fat slice
             fsize = seg.file_size if seg.file_size is not None else seg.size
             info = ([s.address for s in secs], [(s.address + s.size, s.name) for s in secs],
                     idx, src, macho, im, seg.name, seg.address, fo, fsize, slide)
@@ -236,9 +381,68 @@ class Symbolizer:
                         symbol = self._display.get(name)
                         if symbol is None:
                             symbol = self._display[name] = display_name(name, macho)
-        return Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
-                      offset, unslid, file_offset, src if slide is not None else None,
-                      before, after, im)
+        if not self.demangle and linkage is not None:
+            symbol = linkage
+        frames, dbg = self._frames(im, slide, unslid)
+        if frames and unslid is not None:
+            frames = self._physical(im, frames, unslid, linkage, symbol, macho)
+        lk = Lookup(addr, mapped, region, im.path, im.uuid, seg_name, section, symbol, linkage,
+                    offset, unslid, file_offset, src if slide is not None and idx is not None else None,
+                    before, after, im, addr - im.load_address, frames, dbg)
+        if symbol is None and self.target.threads:
+            lk = self._from_report(lk)
+        return lk
+
+    def addresses_of(self, name: str) -> list[int]:
+        """Runtime addresses of every symbol called ``name`` in any image:
+        its linkage name (Mach-O: with or without the leading ``_``), its
+        display name, or that name without its parameter list."""
+        out: list[int] = []
+        for im in self.target.images:
+            idx, src = self.index_for(im)
+            if idx is None:
+                continue
+            slide = im.slide
+            if slide is None and src and src.startswith("file:"):
+                slide = im.load_address - idx.image_base
+            if slide is None:
+                continue
+            macho = not (im.filetype or "").startswith("elf")
+            names = {st: idx.name_of(st) for st in idx.starts}
+            hits = [st for st, nm in names.items()
+                    if nm is not None and (nm == name or (macho and nm == "_" + name))]
+            if not hits:
+                shown = display_names([nm for nm in names.values() if nm is not None], macho)
+                for st, nm in names.items():
+                    if nm is None:
+                        continue
+                    d = shown.get(nm, nm)
+                    if d == name or _qualified_name(d) == name:
+                        hits.append(st)
+            out += [st + slide for st in hits]
+        return sorted(set(out))
+
+    def chunk_frames(self, chunks: Iterable[Chunk]) -> dict[int, tuple[str, tuple[SourceFrame, ...]]]:
+        """address -> (image name, source frames) for the addresses of
+        ``chunks`` that debug info knows."""
+        out: dict[int, tuple[str, tuple[SourceFrame, ...]]] = {}
+        if not self.debug:
+            return out
+        for c in chunks:
+            if c.info is None or c.unslid is None:
+                continue
+            im, slide = c.info[5], c.info[10]
+            lt, _p = self.lines_for(im)
+            if lt is None or slide is None:
+                continue
+            base = im.load_address - slide
+            macho = c.info[4]
+            for a, un, nm, syn in zip(c.addrs, c.unslid, c.names, c.synthetic):
+                fr = lt.frames(un - base)
+                if fr:
+                    fr = self._physical(im, fr, un, None if syn else nm, None, macho)
+                    out[a] = (im.name, fr)
+        return out
 
     # -- batches ----------------------------------------------------------
 
@@ -366,8 +570,13 @@ class Symbolizer:
                     by_addr[a] = self._unmapped_or_bare(a, reg)
                 continue
             im, seg_name, seg_addr, fo, fsize, src = info[5], info[6], info[7], info[8], info[9], info[3]
-            shown = display[info[4]]
+            shown = display[info[4]] if self.demangle else {}
             known = c.unslid is not None
+            slide = info[10]
+            lt, dbg = self.lines_for(im) if known and self.debug else (None, None)
+            base = im.load_address - slide if lt is not None and slide is not None else 0
+            lframes = lt.frames if lt is not None else None
+            load = im.load_address
             src = src if known else None
             unslid: Iterable[int | None] = c.unslid if c.unslid is not None else repeat(None)
             for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
@@ -382,8 +591,16 @@ class Symbolizer:
                     sym, link = nm, None
                 else:
                     sym, link = shown.get(nm, nm), nm
+                frames = lframes(un - base) if lframes is not None else ()
+                if frames:
+                    frames = self._physical(im, frames, un, link, sym, info[4])
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
-                                    off, un, file_offset, src, before, after, im)
+                                    off, un, file_offset, src, before, after, im, a - load, frames,
+                                    dbg if frames else None)
+        if self.target.threads:
+            for lk in by_addr.values():
+                if lk.symbol is None and lk.image is not None:
+                    self._from_report(lk)
         return list(map(by_addr.__getitem__, addrs))
 
     def _unmapped_or_bare(self, a: int, reg: Region | None) -> Lookup:

@@ -116,7 +116,7 @@ def test_brief_and_json_exclude_each_other():
 def test_brief_lines_process_like_target():
     """Regions without an image (heap), an image region, a gap: the
     ``?? (no image) TYPE``, symbol and ``not mapped`` forms; exit flag."""
-    from symmap.commands.lookup import _brief_lines
+    from symmap.render.lookup import brief_lines as _brief_lines
     from symmap.model import Region, Target
     from symmap.symbolize import Symbolizer
     src = open_target(str(OWN / "symbols-elf"), OpenOptions(slide=0x5555_0000_0000))

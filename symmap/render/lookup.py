@@ -1,0 +1,255 @@
+"""Rendering of `symmap lookup` answers: text blocks, JSON objects, --brief lines.
+
+Text: one block per address; with debug info the symbol line gains
+``at FILE:LINE[:COL]`` (the physical function's location) and one
+``inlined:`` line per inlined frame, innermost first.  --brief: atos's
+line (``0xADDR SYMBOL + OFF (in IMAGE) SEGMENT,SECTION``); with debug info
+``0xADDR FUNC (in IMAGE) (FILE:LINE)`` for the innermost frame and one such
+line (no address) per enclosing frame, as ``atos -i`` prints them.  JSON:
+see README "lookup --json".
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import compress, count, repeat
+from operator import is_
+from typing import TYPE_CHECKING, Any, Callable, cast
+
+if TYPE_CHECKING:
+    from symmap.model import Region
+    from symmap.symbolize.source_lines import SourceFrame
+    from symmap.symbolize.symbolizer import Chunk, Lookup, Symbolizer
+
+__all__ = ["TextRenderer", "JsonRenderer", "brief_lines", "source_at"]
+
+
+def source_at(file: str | None, line: int | None, column: int | None) -> str:
+    """FILE:LINE[:COL] (the column only when known; symbolic gives none)."""
+    s = file or "??"
+    if line is not None:
+        s += f":{line}"
+        if column is not None:
+            s += f":{column}"
+    return s
+
+
+def _hex(v: int | None) -> str:
+    return "-" if v is None else f"{v:#x}"
+
+
+class TextRenderer:
+    """Text blocks; the strings shared by many addresses (region row, image
+    line, segment line) are formatted and escaped once per object."""
+
+    def __init__(self) -> None:
+        from symmap.render.escape import escape
+        from symmap.render.text import format_region_row
+        self.escape = escape
+        self.row = format_region_row
+        self._rows: dict[int, str] = {}
+        self._images: dict[tuple[str | None, str | None], str] = {}
+        self._where: dict[tuple[str | None, str | None], str] = {}
+
+    def region(self, reg: Region) -> str:
+        s = self._rows.get(id(reg))
+        if s is None:
+            s = self._rows[id(reg)] = self.row(reg)
+        return s
+
+    def block(self, r: Lookup) -> str:
+        lines = [f"{r.address:#x}"]
+        if not r.mapped:
+            lines.append("  not mapped")
+            for label, reg in (("before", r.before), ("after", r.after)):
+                if reg is not None:
+                    lines.append(f"  {label + ':':<8}{self.region(reg)}")
+        else:
+            lines.append(f"  region:  {self.region(r.region)}" if r.region is not None
+                         else "  region:  -")
+        if r.image is None:
+            if r.mapped:
+                lines.append("  image:   - (no image owns this address)")
+            return "\n".join(lines)
+        key: tuple[str | None, str | None] = (r.image, r.uuid)
+        img = self._images.get(key)
+        if img is None:
+            img = self._images[key] = f"  image:   {self.escape(r.image)} ({r.uuid or 'no uuid'})"
+        key = (r.segment, r.section)
+        where = self._where.get(key)
+        if where is None:
+            where = self._where[key] = "  segment: " + self.escape(r.segment) + (
+                "," + self.escape(r.section) if r.section else "")
+        lines.append(img)
+        lines.append(where)
+        at = ""
+        if r.frames:
+            f = r.frames[-1]
+            at = " at " + self.escape(source_at(f.file, f.line, f.column))
+        if r.symbol is not None:
+            src = " (from the report)" if r.symbol_source == "report" else ""
+            off = f" + {r.offset}" if r.offset is not None else ""
+            lines.append(f"  symbol:  {self.escape(r.symbol)}{off}{at}{src}")
+        elif r.frames:
+            lines.append(f"  symbol:  {self.escape(r.frames[-1].function)}{at}")
+        else:
+            lines.append("  symbol:  -" + ("" if r.symbol_source else " (no symbols found)"))
+        for f in r.frames[:-1]:
+            lines.append(f"    inlined: {self.escape(f.function)} at "
+                         f"{self.escape(source_at(f.file, f.line, f.column))}")
+        lines.append(f"  image offset: {_hex(r.image_offset)}")
+        lines.append(f"  unslid:  {_hex(r.unslid_address)}")
+        fo = f"  file offset: {_hex(r.file_offset)}"
+        so = _slice_offset(r)
+        if so and r.file_offset is not None:
+            fo += f" (slice at {so:#x}; {r.file_offset - so:#x} in the slice)"
+        lines.append(fo)
+        return "\n".join(lines)
+
+
+class JsonRenderer:
+    """One JSON object per address, encoded by hand around cached pieces:
+    the standard encoder with indent runs in pure Python (20 s for 100,000
+    addresses); this keeps a large lookup about as fast as the text form."""
+
+    def __init__(self) -> None:
+        import json as _json_mod
+        from symmap.render.escape import json_safe
+        from symmap.render.json import region_dict
+        self.dumps = _json_mod.dumps
+        self.json_safe = json_safe
+        self.region_dict = region_dict
+        self._regions: dict[int, str] = {}
+        self._strs: dict[str, str] = {}
+
+    def s(self, v: str | None) -> str:
+        if v is None:
+            return "null"
+        out = self._strs.get(v)
+        if out is None:
+            out = self.dumps(self.json_safe(v))
+            if len(self._strs) < 100_000:
+                self._strs[v] = out
+        return out
+
+    def region(self, reg: Region | None) -> str:
+        if reg is None:
+            return "null"
+        out = self._regions.get(id(reg))
+        if out is None:
+            out = self._regions[id(reg)] = self.dumps(self.region_dict(reg))
+        return out
+
+    def obj(self, r: Lookup) -> str:
+        def n(v: int | None) -> str:
+            return "null" if v is None else str(v)
+        nearest = "null" if r.mapped else (
+            f'{{"before": {self.region(r.before)}, "after": {self.region(r.after)}}}')
+        sym = "null" if r.symbol is None else self.dumps(self.json_safe(r.symbol))
+        link = "null" if r.linkage_name is None else self.dumps(self.json_safe(r.linkage_name))
+        frames = "[]"
+        if r.frames:
+            frames = "[" + ", ".join(
+                f'{{"function": {self.s(f.function)}, "linkage_name": {self.s(f.linkage_name)}, '
+                f'"file": {self.s(f.file)}, "line": {n(f.line)}, "column": {n(f.column)}}}'
+                for f in r.frames) + "]"
+        so = _slice_offset(r)
+        return (f'{{"address": {r.address}, "image": {self.s(r.image)}, "uuid": {self.s(r.uuid)}, '
+                f'"segment": {self.s(r.segment)}, "section": {self.s(r.section)}, '
+                f'"symbol": {sym}, "linkage_name": {link}, "offset": {n(r.offset)}, '
+                f'"symbol_source": {self.s(r.symbol_source)}, '
+                f'"image_offset": {n(r.image_offset)}, '
+                f'"unslid_address": {n(r.unslid_address)}, "file_offset": {n(r.file_offset)}, '
+                f'"slice_offset": {n(so)}, '
+                f'"file": {self.s(r.file)}, "line": {n(r.line)}, "column": {n(r.column)}, '
+                f'"frames": {frames}, "debug_file": {self.s(r.debug_file)}, '
+                f'"mapped": {"true" if r.mapped else "false"}, "region": {self.region(r.region)}, '
+                f'"nearest": {nearest}}}')
+
+
+def _needs_escape(strings: Iterable[str]) -> bool:
+    # One test over all strings at C speed; escape() is per string.
+    joined = "".join(strings)
+    return not (joined.isascii() and joined.isprintable() and "\\" not in joined)
+
+
+def brief_lines(sym: Symbolizer, chunks: list[Chunk],
+                frames: dict[int, tuple[str, tuple[SourceFrame, ...]]] | None = None
+                ) -> dict[int | None, Any]:
+    """``frames``: address -> (image name, source frames), from
+    ``Symbolizer.chunk_frames``."""
+    """address -> one atos-like line (see ``--brief``), per distinct address;
+    key None -> True when some address is not mapped.
+
+    A chunk whose addresses all have a symbol (the usual case) is formatted
+    by one C-level ``map`` of ``str.__mod__``; others line by line."""
+    from symmap.render.escape import escape
+    display = sym.display_names(map(sym.chunk_names, chunks))
+    for shown in display.values():
+        if _needs_escape(shown.values()):
+            for name, v in shown.items():
+                shown[name] = escape(v)
+    no_regions = not sym._regions
+    out: dict[int | None, Any] = {}
+    for c in chunks:
+        info = c.info
+        if info is None:
+            for a, reg in zip(c.addrs, c.regions):
+                if reg is None:
+                    out[a] = f"{a:#x} not mapped"
+                    out[None] = True
+                else:
+                    out[a] = f"{a:#x} ?? (no image) {escape(reg.type or reg.kind or '-')}"
+            continue
+        where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
+        suffix = f" (in {escape(info[5].name)}) {where}"
+        shown = display[info[4]]
+        # Identity tests only: ``None in regions`` would call Region.__eq__
+        # (a dataclass's, in Python) once per address.
+        if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
+            # dict.get(name, name) at C speed; a None name maps to None.
+            get = cast("Callable[[str | None, str | None], str | None]", shown.get)
+            names = list(map(get, c.names, c.names)) if shown else c.names
+            if _needs_escape(filter(None, names)):
+                names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
+            fmt = "%#x %s + %s" + suffix.replace("%", "%%")
+            lines = list(map(fmt.__mod__, zip(c.addrs, names, c.offsets)))
+            if any(map(is_, c.names, repeat(None))):
+                # Addresses past their symbol's extent: "??" lines instead.
+                for k in compress(count(), map(is_, c.names, repeat(None))):
+                    lines[k] = f"{c.addrs[k]:#x} ??{suffix}"
+            out.update(zip(c.addrs, lines))
+            continue
+        for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):
+            if reg is None and not no_regions:
+                out[a] = f"{a:#x} not mapped"
+                out[None] = True
+            elif nm is None:
+                out[a] = f"{a:#x} ??{suffix}"
+            else:
+                out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
+    if frames:
+        # One frame's line is formatted and escaped once (addresses share frames).
+        rows_of: dict[tuple[str, SourceFrame], str] = {}
+        for a, (image_name, fr) in frames.items():
+            if not fr or a not in out:
+                continue
+            rows = []
+            for f in fr:
+                row = rows_of.get((image_name, f))
+                if row is None:
+                    row = (f"{escape(f.function)} (in {escape(image_name)}) "
+                           f"({escape(source_at(f.file, f.line, f.column))})")
+                    if len(rows_of) < 1 << 20:
+                        rows_of[(image_name, f)] = row
+                rows.append(row)
+            rows[0] = f"{a:#x} {rows[0]}"
+            out[a] = "\n".join(rows)
+    return out
+
+
+def _slice_offset(r: Any) -> int | None:
+    """Offset of a fat file's slice holding the image (None when thin)."""
+    im = r.image_obj
+    return getattr(im, "slice_offset", None) if im is not None else None
+
+
