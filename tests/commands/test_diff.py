@@ -78,3 +78,24 @@ def test_diff_reports_new_findings(tmp_path):
 def test_diff_missing_target_is_exit_2(tmp_path):
     r = CliRunner().invoke(cli, ["diff", str(tmp_path / "nope.json"), "999999999"])
     assert r.exit_code == 2 and r.stdout == ""
+
+
+def test_interval_diffs_two_samples_of_one_process(tmp_path):
+    """vmmap's `-d SECONDS` as `diff PID --interval SECONDS`: the mapping made
+    between the two samples is the one difference."""
+    import os
+    import subprocess
+    import sys
+    import time
+    path = data_file(tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)
+    with run_child(audit_child(), "late", str(path)) as c:
+        p = subprocess.Popen([sys.executable, "-m", "symmap", "diff", str(c.pid), "--interval", "3", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        time.sleep(1.5)                      # the first sample is taken well within this
+        s, e = _late_map(c)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    doc = json.loads(out)
+    assert [(x["change"], x["start"], x["end"], x["path"]) for x in doc["regions"]] == [("added", s, e, str(path))]
