@@ -110,7 +110,9 @@ class _Obj:
         v = self._get(key, nullable)
         if v is not None and not isinstance(v, builtins.str):
             raise _Bad(f"{self.where}.{key}", f"expected a string, got {_tname(v)}")
-        return None if v is None else self.text(v, f"{self.where}.{key}")
+        if v is None or "\\" not in v:      # no escape: the common case, kept cheap
+            return v
+        return self.text(v, f"{self.where}.{key}")
 
     def bool(self, key: builtins.str) -> builtins.bool:
         v = self._get(key, False)
