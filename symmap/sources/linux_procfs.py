@@ -49,8 +49,9 @@ class _Proc:
 
     def fail(self, e: OSError, what: str) -> Exception:
         if isinstance(e, PermissionError) or e.errno in (errno.EACCES, errno.EPERM):
+            from symmap.sources.procfs_access import denied_advice
             return AccessDenied(self.pid, f"permission denied reading {what} of process "
-                                          f"{self.pid} (run as its user or root)")
+                                          f"{self.pid}: {denied_advice(self.pid, self.root)}")
         if e.errno in (errno.ENOENT, errno.ESRCH) and self.gone():
             if self.existed:
                 return ProcessVanished(self.pid)
@@ -441,8 +442,12 @@ def _vdso_image(regions: list[Region], memory: "ProcMemory") -> Image | None:
 def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
     try:
         return ProcMemory(os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC))
+    except PermissionError:
+        from symmap.sources.procfs_access import mem_advice
+        notes.append(f"memory not readable (no ptrace access: {mem_advice(proc.pid, proc.root)}): "
+                     "contents unavailable")
     except OSError:
-        notes.append("memory not readable (no ptrace access): contents unavailable")
+        notes.append("memory not readable: contents unavailable")
         return None
 
 
