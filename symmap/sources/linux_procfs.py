@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from symmap.errors import AccessDenied, NoSuchProcess, ProcessVanished
+from symmap.errors import AccessDenied, BadTarget, NoSuchProcess, ProcessVanished
 from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
 from symmap.sources.procfs_smaps import classify, parse_bytes, read_regions
 
@@ -58,7 +58,12 @@ class _Proc:
             return NoSuchProcess(self.pid)
         if e.errno == errno.ESRCH:
             return ProcessVanished(self.pid)
-        return e
+        if e.errno == errno.ENOENT:
+            return e                    # callers tell a kernel thread's missing exe apart
+        if self.existed and self.gone():
+            return ProcessVanished(self.pid)
+        # Anything else (EIO, EINVAL...) is one line, never a traceback.
+        return BadTarget(f"cannot read {what} of process {self.pid}: {e.strerror or e}")
 
     def read(self, name: str) -> bytes:
         try:

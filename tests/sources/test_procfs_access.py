@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from symmap.errors import AccessDenied, EXIT_DENIED
+from symmap.errors import AccessDenied, EXIT_DENIED, ProcessVanished, SymmapError
 from symmap.sources import linux_procfs
 from symmap.sources.procfs_access import denied_advice, mem_advice
 
@@ -69,3 +69,15 @@ def test_missing_status_files_still_give_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 1000)
     msg = denied_advice(1, str(tmp_path))
     assert msg and "\n" not in msg
+
+
+def test_other_read_errors_are_one_line_not_a_raw_oserror(tmp_path):
+    (tmp_path / "1").mkdir()
+    p = linux_procfs._Proc(1, str(tmp_path))
+    p.existed = True
+    e = p.fail(OSError(errno.EIO, "Input/output error"), "smaps")
+    assert isinstance(e, SymmapError) and e.exit_code == 2
+    assert str(e) == "cannot read smaps of process 1: Input/output error"
+    (tmp_path / "1").rmdir()                    # gone meanwhile: it vanished
+    assert isinstance(p.fail(OSError(errno.EIO, "x"), "smaps"), ProcessVanished)
+    assert isinstance(p.fail(FileNotFoundError(errno.ENOENT, "x"), "exe"), ProcessVanished)
