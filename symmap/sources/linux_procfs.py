@@ -453,7 +453,7 @@ def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
                      "contents unavailable")
     except OSError:
         notes.append("memory not readable: contents unavailable")
-        return None
+    return None
 
 
 def open_pid(pid: int, opts: OpenOptions) -> Target:
