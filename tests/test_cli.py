@@ -74,7 +74,7 @@ def test_self_map_json_has_schema_and_images():
     r = subprocess.run([sys.executable, "-m", "symmap", "--json"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["schema"] == 1
+    assert d["schema"] == 2
     assert d["target"]["pid"] != os.getpid()  # the child mapped itself
     assert any(reg["type"] == "Stack" for reg in d["regions"])
     assert all(isinstance(reg["start"], int) and isinstance(reg["end"], int) for reg in d["regions"])

@@ -68,6 +68,6 @@ def test_every_fixture_opens_or_fails_cleanly(path):
         # A summary table pasted alone (vmmap/09.txt) prints as it was: untitled.
         assert "==== Summary for process" in text or "vmmap_summary" in t.info
         d = json.loads(dumps(t))
-        assert d["schema"] == 1 and len(d["regions"]) == len(t.regions)
+        assert d["schema"] == 2 and len(d["regions"]) == len(t.regions)
     finally:
         t.close()

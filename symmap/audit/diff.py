@@ -110,7 +110,7 @@ class TargetDiff:
 
     def to_dict(self) -> dict[str, Any]:
         def img(i: Image) -> dict[str, Any]:
-            return {"path": json_safe(i.path), "load_address": i.load_address, "uuid": i.uuid}
+            return {"path": json_safe(i.path), "load_address": i.load_address, "uuid": json_safe(i.uuid)}
         return {
             "identical": self.identical, "counts": self.counts(),
             "regions": [r.to_dict() for r in self.regions],

@@ -18,7 +18,8 @@ exec-memfd             high      code mapped from a memfd (file-less code)
 exec-unloaded-file     high      an x file mapping that no loaded image owns
 exec-image-remapped    low       an x mapping of a loaded image's file outside that image
 exec-deleted           medium    an x mapping of a file deleted since it was mapped
-anon-exec              medium    executable anonymous memory no image owns
+anon-exec              medium    executable anonymous memory no image owns (shared
+                                 anonymous and SysV shm too: ``is_anon_shared``)
 wx-max                 medium    max protection allows w+x on non-image code
 jit                    info/low  a JIT region (tag or Apple-silicon MAP_JIT)
 =====================  ========  ==============================================
@@ -218,7 +219,20 @@ def is_kernel_code(r: Region, ctx: AuditContext) -> bool:
     return False
 
 
+def is_anon_shared(r: Region) -> bool:
+    """Anonymous shared memory that Linux names like a file (kind "shm"):
+    MAP_SHARED|MAP_ANONYMOUS and /dev/zero mappings ("/dev/zero (deleted)"),
+    SysV segments ("/SYSV0000002a (deleted)") and "[anon_shmem:NAME]".  No
+    file on disk holds it, so its code is anon-exec, not exec-unloaded-file.
+    A memfd (exec-memfd) and a /dev/shm file (a real tmpfs file) are not."""
+    p = r.path or ""
+    return r.kind == "shm" and (p in ("/dev/zero", "/dev/zero (deleted)")
+                                or p.startswith(("/SYSV", "[anon_shmem:")))
+
+
 def is_file_backed(r: Region) -> bool:
+    if is_anon_shared(r):
+        return False
     if r.kind in ("file", "deleted", "memfd", "shm"):
         return True
     if r.kind is None or r.kind == "anon":

@@ -54,10 +54,11 @@ def command(ctx: click.Context, /, target: str | None, as_json: bool, min_severi
         if as_json:
             from symmap import __version__
             from symmap.render.escape import json_safe
+            from symmap.render.json import SCHEMA
             doc = {
-                "schema": 1, "generator": f"symmap {__version__}",
+                "schema": SCHEMA, "generator": f"symmap {__version__}",
                 "target": {"kind": t.kind, "pid": t.pid, "name": json_safe(t.name),
-                           "path": json_safe(t.path), "os": t.os, "arch": t.arch},
+                           "path": json_safe(t.path), "os": json_safe(t.os), "arch": json_safe(t.arch)},
                 "min_severity": min_severity,
                 "findings": [f.to_dict() for f in findings],
             }

@@ -78,7 +78,8 @@ def command(ctx: click.Context, /, a: str, b: str | None, as_json: bool, interva
     finally:
         ta.close()
     if as_json:
-        click.echo(json.dumps({"schema": 1, **d.to_dict()}, indent=1, ensure_ascii=True))
+        from symmap.render.json import SCHEMA        # strings as in the map document
+        click.echo(json.dumps({"schema": SCHEMA, **d.to_dict()}, indent=1, ensure_ascii=True))
     else:
         for line in d.lines():
             click.echo(line)

@@ -1,12 +1,10 @@
 """`symmap save TARGET -o FILE.json`: write the annotated report as a snapshot."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from symmap.errors import BadTarget
 from symmap.commands.options import open_annotated, open_options, target_options
 
 EPILOG = """\b
@@ -17,7 +15,12 @@ Examples:
   symmap diff before.json 1234          what changed since
 
 \b
-Exit codes: 0 saved; 2 bad target or input (or FILE not writable);
+FILE is replaced atomically and keeps its mode; a read-only FILE (no write
+bit for you, or none at all when you are root) is refused unless --force.
+A symlink is written through to its target by the same rules.
+
+\b
+Exit codes: 0 saved; 2 bad target or input (or FILE not writable or read-only);
 3 permission denied; 4 the process vanished.
 """
 
@@ -26,14 +29,19 @@ Exit codes: 0 saved; 2 bad target or input (or FILE not writable);
 @click.argument("target", required=False)
 @click.option("-o", "--output", required=True, metavar="FILE",
               help="Snapshot file to write ('-' for stdout).")
+@click.option("--force", is_flag=True,
+              help="Replace FILE even if it is read-only (its mode is kept).")
 @target_options
-def command(target: str | None, output: str, **kw: Any) -> None:
+def command(target: str | None, output: str, force: bool, **kw: Any) -> None:
     """Save TARGET's annotated map (regions, images, cache, threads) as JSON.
 
     The snapshot is a TARGET for every command (map, lookup, audit, diff)
     and reproduces the same report byte for byte.
     """
+    from symmap.commands.safe_write import check, write_text
     from symmap.render.json import dumps
+    if output != "-":
+        check(output, force)            # refuse before the walk, not after
     t = open_annotated(target, open_options(**kw))
     try:
         text = dumps(t) + "\n"
@@ -42,16 +50,4 @@ def command(target: str | None, output: str, **kw: Any) -> None:
     if output == "-":
         click.echo(text, nl=False)
         return
-    # Write beside the destination and rename, so a failed save never leaves
-    # a truncated snapshot where a good one was.
-    tmp = f"{output}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise BadTarget(f"cannot write {output}: {e.strerror}") from None
+    write_text(output, text, force)

@@ -7,9 +7,10 @@ the parsers) into visible ``\\n`` / ``\\xNN`` / ``\\u2028`` sequences.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["escape", "json_safe"]
+__all__ = ["escape", "json_safe", "json_unescape"]
 
 _SIMPLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -50,13 +51,52 @@ def escape(s: str | None) -> str:
     return "".join(out)
 
 
+# JSON (schema 2): a backslash in a string value is an escape, so any str
+# (undecodable bytes kept as surrogate escapes included) round-trips exactly
+# and the document stays valid UTF-8 for strict parsers.
+_JSON_NEEDS = re.compile("[\\\\\ud800-\udfff]")
+_JSON_ESC = re.compile(r"\\(\\|x[89a-f][0-9a-f]|ud[89a-f][0-9a-f]{2}|.?)", re.S)
+
+
+def _json_esc(m: re.Match[str]) -> str:
+    o = ord(m.group())
+    if o == 0x5C:
+        return "\\\\"
+    if 0xDC80 <= o <= 0xDCFF:
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\u{o:04x}"
+
+
 def json_safe(s: str | None) -> str | None:
-    """For JSON: keep the text (json escapes controls itself) but replace the
-    lone surrogates that stand for undecodable bytes, which strict JSON
-    parsers reject, by a visible ``\\xNN``."""
-    if s is None or s.isascii():     # fast path: most strings, checked in C
+    """A target string as a JSON string value, losslessly: a backslash becomes
+    ``\\\\``, an undecodable byte (surrogate escape U+DC80..U+DCFF) ``\\xNN``,
+    any other lone surrogate ``\\udXXX``.  ``json_unescape`` inverts it."""
+    if s is None or ((s.isascii() or _utf8_ok(s)) and "\\" not in s):
+        return s        # fast path: almost every string, checked in C
+    return _JSON_NEEDS.sub(_json_esc, s)
+
+
+def _utf8_ok(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_unesc(m: re.Match[str]) -> str:
+    e = m.group(1)
+    if e == "\\":
+        return e
+    if len(e) == 3:
+        return chr(0xDC00 + int(e[1:], 16))
+    if len(e) == 5:
+        return chr(int(e[1:], 16))
+    raise ValueError(f"bad escape {chr(0x5C) + e!r}")
+
+
+def json_unescape(s: str) -> str:
+    """The string ``json_safe`` encoded; ValueError on a malformed escape."""
+    if "\\" not in s:
         return s
-    if not any(0xD800 <= ord(c) <= 0xDFFF for c in s):
-        return s
-    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
-                   ("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c) for c in s)
+    return _JSON_ESC.sub(_json_unesc, s)

@@ -1,4 +1,4 @@
-"""JSON rendering of a Target: one object, ``schema`` 1.
+"""JSON rendering of a Target: one object, ``schema`` 2 (strings: escape.json_safe).
 
 Every model fact is emitted so that a snapshot (``symmap save``) can be
 loaded back into the same Target (see symmap/sources/snapshot.py).  Unknown
@@ -17,7 +17,7 @@ from symmap import __version__
 from symmap.model import Image, Region, Segment, SharedCache, Target, Thread, prot_str
 from symmap.render.escape import json_safe
 
-SCHEMA = 1
+SCHEMA = 2
 GENERATOR = f"symmap {__version__}"
 
 __all__ = ["SCHEMA", "dumps", "image_dict", "iter_json", "region_dict", "to_dict", "write_json"]

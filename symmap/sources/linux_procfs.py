@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from symmap.errors import AccessDenied, NoSuchProcess, ProcessVanished
+from symmap.errors import AccessDenied, BadTarget, NoSuchProcess, ProcessVanished
 from symmap.model import PROT_EXEC, PROT_READ, PROT_WRITE, Image, Region, Target
 from symmap.sources.procfs_smaps import classify, parse_bytes, read_regions
 
@@ -49,15 +49,21 @@ class _Proc:
 
     def fail(self, e: OSError, what: str) -> Exception:
         if isinstance(e, PermissionError) or e.errno in (errno.EACCES, errno.EPERM):
+            from symmap.sources.procfs_access import denied_advice
             return AccessDenied(self.pid, f"permission denied reading {what} of process "
-                                          f"{self.pid} (run as its user or root)")
+                                          f"{self.pid}: {denied_advice(self.pid, self.root)}")
         if e.errno in (errno.ENOENT, errno.ESRCH) and self.gone():
             if self.existed:
                 return ProcessVanished(self.pid)
             return NoSuchProcess(self.pid)
         if e.errno == errno.ESRCH:
             return ProcessVanished(self.pid)
-        return e
+        if e.errno == errno.ENOENT:
+            return e                    # callers tell a kernel thread's missing exe apart
+        if self.existed and self.gone():
+            return ProcessVanished(self.pid)
+        # Anything else (EIO, EINVAL...) is one line, never a traceback.
+        return BadTarget(f"cannot read {what} of process {self.pid}: {e.strerror or e}")
 
     def read(self, name: str) -> bytes:
         try:
@@ -441,9 +447,13 @@ def _vdso_image(regions: list[Region], memory: "ProcMemory") -> Image | None:
 def _open_mem(proc: _Proc, notes: list[str]) -> "ProcMemory | None":
     try:
         return ProcMemory(os.open(f"{proc.dir}/mem", os.O_RDONLY | os.O_CLOEXEC))
+    except PermissionError:
+        from symmap.sources.procfs_access import mem_advice
+        notes.append(f"memory not readable (no ptrace access: {mem_advice(proc.pid, proc.root)}): "
+                     "contents unavailable")
     except OSError:
-        notes.append("memory not readable (no ptrace access): contents unavailable")
-        return None
+        notes.append("memory not readable: contents unavailable")
+    return None
 
 
 def open_pid(pid: int, opts: OpenOptions) -> Target:

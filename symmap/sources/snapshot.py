@@ -16,15 +16,20 @@ from __future__ import annotations
 import builtins
 import json
 import math
+from collections.abc import Callable
 from typing import Any, Literal, overload
 
 from symmap.errors import BadTarget, CorruptInput
+from symmap.render.escape import json_unescape
 from symmap.model import (CacheMapping, Frame, Image, Region, Section, Segment, SharedCache, Target,
                      Thread, parse_prot, TARGET_KINDS)
 
 __all__ = ["open_file", "load", "from_dict", "SCHEMA"]
 
-SCHEMA = 1
+SCHEMA = 2
+# Schema 1 wrote strings as they were, undecodable bytes as a visible "\\xNN"
+# (lossy); schema 2 writes them with render/escape.json_safe (lossless).
+_DECODERS: dict[int, Callable[[str], str]] = {1: lambda v: v, 2: json_unescape}
 _U64 = 1 << 64
 
 # Upper bounds on list lengths no real target comes near, checked on the
@@ -50,13 +55,20 @@ class _Bad(Exception):
 class _Obj:
     """A JSON object being read, with typed, range-checked accessors."""
 
-    __slots__ = ("d", "where")
+    __slots__ = ("d", "where", "dec")
 
-    def __init__(self, d: Any, where: str) -> None:
+    def __init__(self, d: Any, where: str, dec: Callable[[str], str]) -> None:
         if not isinstance(d, dict):
             raise _Bad(where, f"expected an object, got {_tname(d)}")
         self.d = d
         self.where = where
+        self.dec = dec      # the schema's string decoding
+
+    def text(self, v: builtins.str, where: builtins.str) -> builtins.str:
+        try:
+            return self.dec(v)
+        except ValueError as e:
+            raise _Bad(where, str(e)) from None
 
     def _get(self, key: str, nullable: bool) -> Any:
         v = self.d.get(key, _MISSING)
@@ -98,7 +110,9 @@ class _Obj:
         v = self._get(key, nullable)
         if v is not None and not isinstance(v, builtins.str):
             raise _Bad(f"{self.where}.{key}", f"expected a string, got {_tname(v)}")
-        return v
+        if v is None or "\\" not in v:      # no escape: the common case, kept cheap
+            return v
+        return self.text(v, f"{self.where}.{key}")
 
     def bool(self, key: builtins.str) -> builtins.bool:
         v = self._get(key, False)
@@ -144,14 +158,14 @@ class _Obj:
         v = self._get(key, nullable)
         if v is None:
             return None
-        return _Obj(v, f"{self.where}.{key}")
+        return _Obj(v, f"{self.where}.{key}", self.dec)
 
     def each(self, key: builtins.str, limit: builtins.int | None = None) -> builtins.list[_Obj]:
         items = self.list(key) or []
         if limit is not None and len(items) > limit:
             raise _Bad(f"{self.where}.{key}", f"{len(items)} entries, more than any real "
                        f"target has ({limit})")
-        return [_Obj(x, f"{self.where}.{key}[{i}]") for i, x in enumerate(items)]
+        return [_Obj(x, f"{self.where}.{key}[{i}]", self.dec) for i, x in enumerate(items)]
 
 
 def _tname(v: Any) -> str:
@@ -202,12 +216,13 @@ def _cache(o: _Obj) -> SharedCache:
             for m in o.each("mappings")]
     subs = []
     for i, s in enumerate(o.list("subcaches")):
-        so = _Obj(s, f"{o.where}.subcaches[{i}]")
+        so = _Obj(s, f"{o.where}.subcaches[{i}]", o.dec)
         for k, v in so.d.items():
             if not (v is None or isinstance(v, (str, bool)) or
                     (isinstance(v, int) and -_U64 < v < _U64)):
                 raise _Bad(f"{so.where}.{k}", f"unexpected {_tname(v)}")
-        subs.append(dict(so.d))
+        subs.append({so.text(k, so.where): (so.text(v, f"{so.where}.{k}") if isinstance(v, str) else v)
+                     for k, v in so.d.items()})
     return SharedCache(uuid=o.str("uuid"), base=o.int("base"),
                        slide=o.int("slide", True, signed=True), size=o.int("size", True),
                        path=o.str("path"), mappings=maps, subcaches=subs)
@@ -228,12 +243,15 @@ def _thread(o: _Obj) -> Thread:
                   frames=[_frame(f) for f in o.each("frames", _MAX_FRAMES)])
 
 
-def _check_info(v: Any, where: str) -> Any:
-    """info holds plain JSON values; bound ints so renderers never meet bignums."""
+def _check_info(v: Any, where: str, o: _Obj) -> Any:
+    """info holds plain JSON values; bound ints so renderers never meet bignums;
+    strings (keys too) decoded as the schema says."""
+    if isinstance(v, str):
+        return o.text(v, where)
     if isinstance(v, dict):
-        return {k: _check_info(x, f"{where}.{k}") for k, x in v.items()}
+        return {o.text(k, where): _check_info(x, f"{where}.{k}", o) for k, x in v.items()}
     if isinstance(v, list):
-        return [_check_info(x, f"{where}[{i}]") for i, x in enumerate(v)]
+        return [_check_info(x, f"{where}[{i}]", o) for i, x in enumerate(v)]
     if isinstance(v, int) and not isinstance(v, bool) and not -_U64 < v < _U64:
         raise _Bad(where, "integer out of the 64-bit range")
     if isinstance(v, float) and not math.isfinite(v):
@@ -269,10 +287,14 @@ def from_dict(d: Any) -> Target:
 
 
 def _from_dict(d: Any) -> Target:
-    top = _Obj(d, "$")
-    schema = top.d.get("schema")
-    if schema != SCHEMA or isinstance(schema, bool):
-        raise _Bad("$.schema", f"unsupported schema {schema!r} (this symmap reads {SCHEMA})")
+    if not isinstance(d, dict):
+        raise _Bad("$", f"expected an object, got {_tname(d)}")
+    schema = d.get("schema")
+    dec = _DECODERS.get(schema) if isinstance(schema, int) and not isinstance(schema, bool) else None
+    if dec is None:
+        raise _Bad("$.schema", f"unsupported schema {str(schema)[:16]!r} (this symmap reads "
+                   f"{' and '.join(map(str, _DECODERS))})")
+    top = _Obj(d, "$", dec)
     t = top.obj("target")
     kind = t.str("kind", False)
     if kind not in TARGET_KINDS:
@@ -283,6 +305,7 @@ def _from_dict(d: Any) -> Target:
     for i, n in enumerate(notes):
         if not isinstance(n, str):
             raise _Bad(f"$.notes[{i}]", f"expected a string, got {_tname(n)}")
+    notes = [top.text(n, f"$.notes[{i}]") for i, n in enumerate(notes)]
     regions = [_region(r) for r in top.each("regions")]
     for a, b in zip(regions, regions[1:]):
         if b.start < a.start:
@@ -292,7 +315,7 @@ def _from_dict(d: Any) -> Target:
         kind=kind, name=t.str("name"), pid=t.int("pid", True), path=t.str("path"),
         arch=t.str("arch"), page_size=t.int("page_size", True), os=t.str("os"),
         os_version=t.str("os_version"), partial=t.bool("partial"),
-        info=_check_info(info.d, "$.target.info"), notes=list(notes), regions=regions,
+        info=_check_info(info.d, "$.target.info", info), notes=notes, regions=regions,
         images=[_image(i) for i in top.each("images")],
         shared_cache=_cache(cache) if cache is not None else None,
         threads=[_thread(th) for th in top.each("threads")],

@@ -23,7 +23,7 @@ def test_save_to_stdout_and_file_agree(tmp_path):
     assert r.exit_code == 0
     assert r.stdout == snap.read_text()
     doc = json.loads(r.stdout)
-    assert doc["schema"] == 1 and doc["target"]["kind"] == "live"
+    assert doc["schema"] == 2 and doc["target"]["kind"] == "live"
     assert doc["images"] and all("segments" in i for i in doc["images"])
     # Only the snapshot is left behind: no temporary file.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]

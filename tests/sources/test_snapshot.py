@@ -143,7 +143,9 @@ def _set(path, value):
 
 
 BAD = {
-    "schema 2": _set(["schema"], 2),
+    "schema 3": _set(["schema"], 3),
+    "schema 0": _set(["schema"], 0),
+    "schema 2.0": _set(["schema"], 2.0),
     "schema true": _set(["schema"], True),
     "no schema": _set(["schema"], KeyError),
     "no regions": _set(["regions"], KeyError),
