@@ -81,7 +81,7 @@ class MappedTarget:
         return render_report(self.target, interleaved=interleaved, detail_width=None if wide else 80)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``symmap --json`` (schema 1), as Python values."""
+        """The JSON document of ``symmap --json`` (schema 2), as Python values."""
         from symmap.render.json import to_dict
         return to_dict(self.target)
 

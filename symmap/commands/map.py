@@ -81,7 +81,7 @@ def parse_where(s: str) -> tuple[int, int | None]:
 @click.command("map", epilog=EPILOG, cls=VmmapCommand)
 @click.argument("target", required=False)
 @click.argument("where", metavar="[ADDRESS|START-END]", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema 2).")
 @click.option("--interleaved", is_flag=True, help="One list, writable and non-writable interleaved.")
 @click.option("-w", "--wide", is_flag=True, help="Never truncate REGION DETAIL.")
 @click.option("--summary", "summary_only", is_flag=True, help="Print only the header and the summary.")

@@ -1,4 +1,4 @@
-"""Source: a ``symmap save`` JSON snapshot (render/json.py schema 1).
+"""Source: a ``symmap save`` JSON snapshot (render/json.py schema 2; schema 1 still read).
 
 The snapshot is rebuilt into the exact Target that was saved (regions with
 their joined type/detail/image/segment, images with segments and sections,
