@@ -13,10 +13,12 @@ import os
 import sys
 from importlib import import_module
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem    # imported when completing, not on every run
 
 from symmap import __version__
 from symmap.errors import SymmapError
