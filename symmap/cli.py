@@ -117,6 +117,7 @@ class SymmapGroup(click.Group):
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         """Commands, the group's options, and what the short form
         ``symmap TARGET`` takes: map's options and a file for TARGET."""
+        from click.shell_completion import CompletionItem
         items = super().shell_complete(ctx, incomplete)
         if incomplete.startswith("-"):
             mapc = self._map_command(ctx)

@@ -59,7 +59,7 @@ class Record:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in self._CMP)
+        return tuple(getattr(self, k) for k in self._CMP) == tuple(getattr(other, k) for k in self._CMP)
 
     __hash__ = None  # type: ignore[assignment]   # mutable and compared by value, as a dataclass
 
