@@ -6,7 +6,8 @@ Every row is whole processes (interpreter start, imports, work, output to
 /dev/null), symmap and its peer run as alternating pairs from this one parent,
 at this process's nice level, after one warm-up each; the row shows the median
 wall time of each side, the median of the per-pair ratios (symmap / peer:
-below 1 is symmap faster) and the peak RSS (ru_maxrss) of each.
+below 1 is symmap faster) and the peak RSS of each (one more run of each side
+under GNU time: see ``peak_rss``).
 
 - map at 1k / 10k / 60k mappings: `symmap --json PID` vs psutil
   `memory_maps(grouped=False)` on a child that made that many mappings
@@ -67,6 +68,10 @@ CACHE_THEIRS = ("import sys; from DyldExtractor.dyld.dyld_context import DyldCon
                 "[s.close() for s in subs]; assert len(paths) >= 2000, len(paths)")
 PHASES = r"""
 import sys, time, io
+def hwm():   # this mm's own peak RSS, KiB (VmHWM: nothing inherited from the parent)
+    with open("/proc/self/status") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:"))
+h0 = hwm()
 t0 = time.perf_counter()
 from symmap.cli import cli
 from symmap.commands import map as _m
@@ -76,9 +81,11 @@ from symmap.sources import linux_procfs as lp
 from symmap.annotate import annotate
 from symmap.render.json import write_json
 t1 = time.perf_counter()
+h1 = hwm()
 pid = int(sys.argv[1])
 regions, ids = _Proc(pid, "/proc").read_regions("smaps", True)
 t2 = time.perf_counter()
+del regions, ids
 t = lp.open_pid(pid, open_options())
 t3 = time.perf_counter()
 annotate(t)
@@ -86,10 +93,9 @@ t4 = time.perf_counter()
 out = open("/dev/null", "w")
 write_json(t, out)
 t5 = time.perf_counter()
-import resource
 print(f"imports {t1 - t0:.4f} smaps-read+parse {t2 - t1:.4f} open_pid-whole {t3 - t2:.4f} "
       f"open_pid-besides-smaps {t3 - t2 - (t2 - t1):.4f} annotate {t4 - t3:.4f} json-render+write {t5 - t4:.4f} "
-      f"regions {len(t.regions)} images {len(t.images)}")
+      f"regions {len(t.regions)} images {len(t.images)}; peak RSS KiB: start {h0} imports {h1} end {hwm()}")
 """
 
 
@@ -104,7 +110,11 @@ def _load(name: str, path: Path) -> Any:
 
 def run(cmd: list[str], stdin: Path | None = None, env: dict[str, str] | None = None,
         ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one process; stdout to /dev/null."""
+    """Wall seconds and ru_maxrss (KiB) of one process; stdout to /dev/null.
+
+    That ru_maxrss is at least this parent's own peak: the child is vforked, and
+    Linux's exec records the old mm's high-water mark (here, this Python's) in
+    the child's rusage.  ``peak_rss`` measures a process's own peak."""
     with open(stdin or os.devnull, "rb") as fin, tempfile.TemporaryFile() as ferr:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdin=fin, stdout=subprocess.DEVNULL, stderr=ferr, cwd=str(ROOT),
@@ -118,23 +128,41 @@ def run(cmd: list[str], stdin: Path | None = None, env: dict[str, str] | None = 
     return wall, ru.ru_maxrss
 
 
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+RSS_METHOD = ("GNU time %M: the process's own peak" if GNU_TIME else
+              "wait4 ru_maxrss: at least this bench process's own peak (install GNU time)")
+
+
+def peak_rss(spec: dict[str, Any]) -> int:
+    """The peak RSS (KiB) of one more run of ``spec``, the process's own: GNU time
+    (a ~2 MB process) forks it, so only time's small high-water mark is inherited.
+    Without GNU time, run()'s ru_maxrss, floored at this process's peak."""
+    if GNU_TIME is None:
+        return run(**spec)[1]
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as f:
+        run(**dict(spec, cmd=[GNU_TIME, "-f", "%M", "-o", f.name, *spec["cmd"]]))
+        return int(f.read().split()[-1])
+
+
 def pairs(ours: dict[str, Any], theirs: dict[str, Any], n: int) -> dict[str, float]:
-    """n alternating pairs (after one warm-up each): medians of time, per-pair ratio and RSS."""
+    """n alternating pairs (after one warm-up each): medians of time and per-pair ratio;
+    the peak RSS of each side from one more run (peak_rss)."""
     run(**ours)
     run(**theirs)
-    t_o, t_t, r_o, r_t, ratio = [], [], [], [], []
+    t_o: list[float] = []
+    t_t: list[float] = []
+    ratio: list[float] = []
     for i in range(n):
-        sides = [(ours, t_o, r_o), (theirs, t_t, r_t)]
+        sides = [(ours, t_o), (theirs, t_t)]
         got = {}
-        for spec, ts, rs in (sides if i % 2 == 0 else sides[::-1]):
-            w, rss = run(**spec)
+        for spec, ts in (sides if i % 2 == 0 else sides[::-1]):
+            w, _ = run(**spec)
             ts.append(w)
-            rs.append(rss)
             got[id(ts)] = w
         ratio.append(got[id(t_o)] / got[id(t_t)])
     return {"ours_s": statistics.median(t_o), "peer_s": statistics.median(t_t),
-            "ratio": statistics.median(ratio), "ours_rss_kb": statistics.median(r_o),
-            "peer_rss_kb": statistics.median(r_t), "pairs": n}
+            "ratio": statistics.median(ratio), "ours_rss_kb": peak_rss(ours),
+            "peer_rss_kb": peak_rss(theirs), "pairs": n}
 
 
 # ---- the rows ------------------------------------------------------------------------------
@@ -171,10 +199,9 @@ def bench_maps(sizes: list[int], n: int, base_rss: int, rows: list[dict[str, Any
             rows.append({"name": f"  peak RSS per mapping above `python -c pass` ({nmaps})",
                          "value": round(per), "unit": "B", "goal": "< 1024", "met": per < 1024,
                          "peer_value": round((r["peer_rss_kb"] - base_rss) * 1024 / nmaps)})
-            if want >= 10000:
-                p = subprocess.run([PY, "-c", PHASES, str(child.pid)], capture_output=True, text=True,
-                                   cwd=str(ROOT), check=True, env=BASE_ENV)
-                rows.append({"name": f"  phases ({nmaps}), seconds", "phases": p.stdout.strip()})
+            p = subprocess.run([PY, "-c", PHASES, str(child.pid)], capture_output=True, text=True,
+                               cwd=str(ROOT), check=True, env=BASE_ENV)
+            rows.append({"name": f"  phases ({nmaps}), seconds", "phases": p.stdout.strip()})
         finally:
             assert child.stdin is not None
             child.stdin.close()
@@ -267,7 +294,7 @@ def bench_core(gib: float, n: int, rows: list[dict[str, Any]]) -> None:
             r = pairs(ours, theirs, n)
         else:
             ts = [run(**ours) for _ in range(n)]
-            r = {"ours_s": statistics.median(t for t, _ in ts), "ours_rss_kb": statistics.median(m for _, m in ts)}
+            r = {"ours_s": statistics.median(t for t, _ in ts), "ours_rss_kb": peak_rss(ours)}
         goal = r["ours_s"] < 0.5 and r["ours_rss_kb"] < 100 * 1024
         rows.append(dict(r, name=f"{size:.1f} GiB core: {what}", peer="lldb-14" if lldb else "-",
                          goal="< 0.5 s, < 100 MB" if what == "regions" else "-",
@@ -325,10 +352,10 @@ def main() -> int:
                             cwd=str(ROOT)).stdout.strip()
     meta = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": commit,
             "python": sys.version.split()[0], "cpus": os.cpu_count(), "nice": os.nice(0),
-            "loadavg_start": os.getloadavg(), "quick": a.quick, "pairs": n}
+            "loadavg_start": os.getloadavg(), "quick": a.quick, "pairs": n, "rss": RSS_METHOD}
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    base_rss = run([PY, "-c", "pass"])[1]
+    base_rss = peak_rss({"cmd": [PY, "-c", "pass"]})
     if "startup" in only:
         base_rss = bench_startup(n, rows)
     if "map" in only:
@@ -341,11 +368,11 @@ def main() -> int:
         bench_core(1.0, n, rows)
     meta["loadavg_end"] = os.getloadavg()
     meta["seconds"] = round(time.perf_counter() - t0, 1)
-    # A child's ru_maxrss is at least this (Linux keeps the high-water mark across fork+exec).
+    # run()'s ru_maxrss of a child is at least this (Linux keeps the high-water mark across vfork+exec).
     meta["self_rusage_maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"symmap {commit}, python {meta['python']}, {meta['cpus']} cpus, nice {meta['nice']}, "
           f"load {meta['loadavg_start'][0]:.1f} -> {meta['loadavg_end'][0]:.1f}, "
-          f"median of {n} pairs (ratio = symmap / peer, per pair)")
+          f"median of {n} pairs (ratio = symmap / peer, per pair); RSS: {RSS_METHOD}")
     print(table(rows))
     if not a.no_save:
         print(f"saved {save(rows, meta, a.quick).relative_to(ROOT)}")

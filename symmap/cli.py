@@ -13,10 +13,12 @@ import os
 import sys
 from importlib import import_module
 
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem    # imported when completing, not on every run
 
 from symmap import __version__
 from symmap.errors import SymmapError
@@ -115,6 +117,7 @@ class SymmapGroup(click.Group):
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         """Commands, the group's options, and what the short form
         ``symmap TARGET`` takes: map's options and a file for TARGET."""
+        from click.shell_completion import CompletionItem
         items = super().shell_complete(ctx, incomplete)
         if incomplete.startswith("-"):
             mapc = self._map_command(ctx)

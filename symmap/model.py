@@ -11,13 +11,12 @@ Sources build ``Region``/``Image`` lists; ``symmap.annotate`` joins them
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, ClassVar, Optional, Protocol, TypeVar
 
 __all__ = [
     "PROT_READ", "PROT_WRITE", "PROT_EXEC", "prot_str", "parse_prot",
     "Section", "Segment", "Image", "Region", "CacheMapping", "SharedCache",
-    "Frame", "Thread", "Target", "MemoryReader", "TARGET_KINDS",
+    "Frame", "Thread", "Target", "MemoryReader", "TARGET_KINDS", "Record",
 ]
 
 PROT_READ = 1
@@ -43,37 +42,79 @@ def parse_prot(s: str) -> int:
             | (PROT_EXEC if s[2] == "x" else 0))
 
 
-@dataclass(slots=True)
-class Section:
+_R = TypeVar("_R", bound="Record")
+
+
+class Record:
+    """Base of the model's plain slotted classes (not dataclasses: each
+    ``@dataclass`` compiles its methods at import, ~0.5 ms a class on every
+    start-up).  Same semantics as a ``@dataclass(slots=True)``: ``==``
+    compares the ``_CMP`` fields of two objects of the same class, ``repr``
+    shows them, instances are unhashable, ``replace`` is
+    ``dataclasses.replace``."""
+
+    __slots__ = ()
+    _CMP: ClassVar[tuple[str, ...]] = ()     # compared and shown by repr, in field order
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return tuple(getattr(self, k) for k in self._CMP) == tuple(getattr(other, k) for k in self._CMP)
+
+    __hash__ = None  # type: ignore[assignment]   # mutable and compared by value, as a dataclass
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._CMP)})"
+
+    def replace(self: _R, **changes: Any) -> _R:
+        """A copy with ``changes`` applied (unknown names raise TypeError)."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        names: tuple[str, ...] = cls.__slots__      # every field (Region's uncompared ones too)
+        for k in names:
+            setattr(new, k, changes.pop(k) if k in changes else getattr(self, k))
+        if changes:
+            raise TypeError(f"{cls.__qualname__} has no field {', '.join(changes)}")
+        return new
+
+
+class Section(Record):
     """A section inside a segment; ``address`` is runtime (slid)."""
 
-    name: str                   # "__text", ".rodata"
-    segment: str                # "__TEXT"; on ELF the segment-like kind ("text")
-    address: int
-    size: int
-    file_offset: int | None = None
+    __slots__ = _CMP = ("name", "segment", "address", "size", "file_offset")
+
+    def __init__(self, name: str, segment: str, address: int, size: int,
+                 file_offset: int | None = None) -> None:
+        self.name = name                # "__text", ".rodata"
+        self.segment = segment          # "__TEXT"; on ELF the segment-like kind ("text")
+        self.address = address
+        self.size = size
+        self.file_offset = file_offset
 
 
-@dataclass(slots=True)
-class Segment:
+class Segment(Record):
     """One segment of an image at its runtime address range [address, address+size)."""
 
-    name: str                   # "__TEXT", "__DATA_CONST"; ELF: "text", "rodata", "data", "bss", "relro"
-    address: int
-    size: int
-    prot: int                   # initprot
-    max_prot: int
-    file_offset: int | None = None
-    file_size: int | None = None
-    sections: list[Section] = field(default_factory=list)
+    __slots__ = _CMP = ("name", "address", "size", "prot", "max_prot", "file_offset", "file_size", "sections")
+
+    def __init__(self, name: str, address: int, size: int, prot: int, max_prot: int,
+                 file_offset: int | None = None, file_size: int | None = None,
+                 sections: list[Section] | None = None) -> None:
+        self.name = name                # "__TEXT", "__DATA_CONST"; ELF: "text", "rodata", "data", "bss", "relro"
+        self.address = address
+        self.size = size
+        self.prot = prot                # initprot
+        self.max_prot = max_prot
+        self.file_offset = file_offset
+        self.file_size = file_size
+        self.sections: list[Section] = [] if sections is None else sections
 
     @property
     def end(self) -> int:
         return self.address + self.size
 
 
-@dataclass(slots=True)
-class Image:
+class Image(Record):
     """An executable, library, bundle or dyld itself as loaded in the target.
 
     ``load_address`` is the runtime address of the Mach-O header (the first
@@ -81,22 +122,30 @@ class Image:
     ``uuid`` is lowercase hex without dashes (ELF: the GNU build-id).
     """
 
-    path: str
-    load_address: int
-    uuid: str | None = None
-    slide: int | None = 0
-    segments: list[Segment] = field(default_factory=list)
-    in_shared_cache: bool = False
-    filetype: str | None = None      # "execute", "dylib", "dylinker", "bundle", "elf-exec", "elf-dyn"
-    arch: str | None = None
-    size: int | None = None          # when only a range is known (crash reports)
-    install_name: str | None = None
-    # Not serialized: where a symbolizer may find the bytes (file path on disk,
-    # or a callable returning a buffer).  Sources fill it when they know.
-    file_path: str | None = None
-    # A fat file's slice holding this image: its offset in file_path
-    # (Segment.file_offset values are relative to it); None when thin.
-    slice_offset: int | None = None
+    __slots__ = _CMP = ("path", "load_address", "uuid", "slide", "segments", "in_shared_cache", "filetype",
+                        "arch", "size", "install_name", "file_path", "slice_offset")
+
+    def __init__(self, path: str, load_address: int, uuid: str | None = None, slide: int | None = 0,
+                 segments: list[Segment] | None = None, in_shared_cache: bool = False,
+                 filetype: str | None = None, arch: str | None = None, size: int | None = None,
+                 install_name: str | None = None, file_path: str | None = None,
+                 slice_offset: int | None = None) -> None:
+        self.path = path
+        self.load_address = load_address
+        self.uuid = uuid
+        self.slide = slide
+        self.segments: list[Segment] = [] if segments is None else segments
+        self.in_shared_cache = in_shared_cache
+        self.filetype = filetype        # "execute", "dylib", "dylinker", "bundle", "elf-exec", "elf-dyn"
+        self.arch = arch
+        self.size = size                # when only a range is known (crash reports)
+        self.install_name = install_name
+        # Not serialized: where a symbolizer may find the bytes (file path on disk,
+        # or a callable returning a buffer).  Sources fill it when they know.
+        self.file_path = file_path
+        # A fat file's slice holding this image: its offset in file_path
+        # (Segment.file_offset values are relative to it); None when thin.
+        self.slice_offset = slice_offset
 
     @property
     def end(self) -> int:
@@ -109,8 +158,7 @@ class Image:
         return self.path.rsplit("/", 1)[-1]
 
 
-@dataclass(slots=True)
-class Region:
+class Region(Record):
     """One VM region [start, end).
 
     Raw facts (set by sources): start, end, prot, max_prot, share_mode
@@ -123,34 +171,46 @@ class Region:
     (REGION DETAIL), image (path of owning Image), segment (its name).
     """
 
-    start: int
-    end: int
-    prot: int
-    max_prot: int | None = None
-    share_mode: str | None = None
-    tag: int | None = None
-    kind: str | None = None
-    resident: int | None = None
-    dirty: int | None = None
-    swapped: int | None = None
-    path: str | None = None
-    offset: int | None = None
-    purgeable: str | None = None     # "N", "V", "E" or None
-    depth: int | None = None         # submap nesting depth (macOS)
-    type: str | None = None
-    detail: str | None = None
-    image: str | None = None
-    segment: str | None = None
-    # Not serialized: per-page VM_PAGE_QUERY_PAGE_* dispositions (macOS live source, shared
-    # region only), one int per ``Target.page_size`` page from the page holding ``start``;
-    # lets symmap.annotate.shared_cache give sub-page rows exact counts.
-    pages: Any = field(default=None, compare=False, repr=False)
-    # Not serialized: a saved vmmap report's own VSIZE figure for the row (vmmap prints its own,
-    # not always END-START), and how many columns right of the usual layout vmmap printed it.
-    vsize: int | None = field(default=None, compare=False, repr=False)
-    shift: int = field(default=0, compare=False, repr=False)
-    # Not serialized: the kernel's VM object id (macOS live walk), for vmmap's coalescing.
-    object_id: int | None = field(default=None, compare=False, repr=False)
+    _CMP = ("start", "end", "prot", "max_prot", "share_mode", "tag", "kind", "resident", "dirty", "swapped",
+            "path", "offset", "purgeable", "depth", "type", "detail", "image", "segment")
+    # pages, vsize, shift and object_id are neither compared nor shown by repr.
+    __slots__ = (*_CMP, "pages", "vsize", "shift", "object_id")
+
+    def __init__(self, start: int, end: int, prot: int, max_prot: int | None = None,
+                 share_mode: str | None = None, tag: int | None = None, kind: str | None = None,
+                 resident: int | None = None, dirty: int | None = None, swapped: int | None = None,
+                 path: str | None = None, offset: int | None = None, purgeable: str | None = None,
+                 depth: int | None = None, type: str | None = None, detail: str | None = None,
+                 image: str | None = None, segment: str | None = None, pages: Any = None,
+                 vsize: int | None = None, shift: int = 0, object_id: int | None = None) -> None:
+        self.start = start
+        self.end = end
+        self.prot = prot
+        self.max_prot = max_prot
+        self.share_mode = share_mode
+        self.tag = tag
+        self.kind = kind
+        self.resident = resident
+        self.dirty = dirty
+        self.swapped = swapped
+        self.path = path
+        self.offset = offset
+        self.purgeable = purgeable      # "N", "V", "E" or None
+        self.depth = depth              # submap nesting depth (macOS)
+        self.type = type
+        self.detail = detail
+        self.image = image
+        self.segment = segment
+        # Not serialized: per-page VM_PAGE_QUERY_PAGE_* dispositions (macOS live source, shared
+        # region only), one int per ``Target.page_size`` page from the page holding ``start``;
+        # lets symmap.annotate.shared_cache give sub-page rows exact counts.
+        self.pages = pages
+        # Not serialized: a saved vmmap report's own VSIZE figure for the row (vmmap prints its own,
+        # not always END-START), and how many columns right of the usual layout vmmap printed it.
+        self.vsize = vsize
+        self.shift = shift
+        # Not serialized: the kernel's VM object id (macOS live walk), for vmmap's coalescing.
+        self.object_id = object_id
 
     @property
     def size(self) -> int:
@@ -164,55 +224,69 @@ class Region:
         return self.start <= addr < self.end
 
 
-@dataclass(slots=True)
-class CacheMapping:
+class CacheMapping(Record):
     """A dyld shared cache mapping at its runtime address."""
 
-    address: int
-    size: int
-    file_offset: int
-    max_prot: int
-    init_prot: int
-    name: str | None = None          # "__TEXT", "__DATA_CONST", "__AUTH", "__LINKEDIT"...
-    subcache: int = 0                # index into SharedCache.subcaches, 0 = main file
+    __slots__ = _CMP = ("address", "size", "file_offset", "max_prot", "init_prot", "name", "subcache")
+
+    def __init__(self, address: int, size: int, file_offset: int, max_prot: int, init_prot: int,
+                 name: str | None = None, subcache: int = 0) -> None:
+        self.address = address
+        self.size = size
+        self.file_offset = file_offset
+        self.max_prot = max_prot
+        self.init_prot = init_prot
+        self.name = name                # "__TEXT", "__DATA_CONST", "__AUTH", "__LINKEDIT"...
+        self.subcache = subcache        # index into SharedCache.subcaches, 0 = main file
 
 
-@dataclass(slots=True)
-class SharedCache:
+class SharedCache(Record):
     """The dyld shared cache as seen by the target.  ``base`` is the runtime
     (slid) address of the cache header; ``slide`` = base - unslid base."""
 
-    uuid: str | None
-    base: int
-    slide: int | None
-    size: int | None = None
-    path: str | None = None
-    mappings: list[CacheMapping] = field(default_factory=list)
-    subcaches: list[dict[str, Any]] = field(default_factory=list)
-    # Not serialized: an opened symmap.formats.dyld_cache.reader reader, if any.
-    reader: Any = None
+    __slots__ = _CMP = ("uuid", "base", "slide", "size", "path", "mappings", "subcaches", "reader")
+
+    def __init__(self, uuid: str | None, base: int, slide: int | None, size: int | None = None,
+                 path: str | None = None, mappings: list[CacheMapping] | None = None,
+                 subcaches: list[dict[str, Any]] | None = None, reader: Any = None) -> None:
+        self.uuid = uuid
+        self.base = base
+        self.slide = slide
+        self.size = size
+        self.path = path
+        self.mappings: list[CacheMapping] = [] if mappings is None else mappings
+        self.subcaches: list[dict[str, Any]] = [] if subcaches is None else subcaches
+        # Not serialized: an opened symmap.formats.dyld_cache.reader reader, if any.
+        self.reader = reader
 
 
-@dataclass(slots=True)
-class Frame:
-    address: int
-    image: str | None = None
-    symbol: str | None = None
-    offset: int | None = None        # address - symbol start
-    image_offset: int | None = None  # address - image load address
-    file: str | None = None          # source file:line, from the report or debug info
-    line: int | None = None
-    inlined: bool = False            # an inlined frame (same address as the next one)
+class Frame(Record):
+    __slots__ = _CMP = ("address", "image", "symbol", "offset", "image_offset", "file", "line", "inlined")
+
+    def __init__(self, address: int, image: str | None = None, symbol: str | None = None,
+                 offset: int | None = None, image_offset: int | None = None, file: str | None = None,
+                 line: int | None = None, inlined: bool = False) -> None:
+        self.address = address
+        self.image = image
+        self.symbol = symbol
+        self.offset = offset            # address - symbol start
+        self.image_offset = image_offset  # address - image load address
+        self.file = file                # source file:line, from the report or debug info
+        self.line = line
+        self.inlined = inlined          # an inlined frame (same address as the next one)
 
 
-@dataclass(slots=True)
-class Thread:
-    index: int
-    name: str | None = None
-    pc: int | None = None
-    sp: int | None = None
-    crashed: bool = False
-    frames: list[Frame] = field(default_factory=list)
+class Thread(Record):
+    __slots__ = _CMP = ("index", "name", "pc", "sp", "crashed", "frames")
+
+    def __init__(self, index: int, name: str | None = None, pc: int | None = None, sp: int | None = None,
+                 crashed: bool = False, frames: list[Frame] | None = None) -> None:
+        self.index = index
+        self.name = name
+        self.pc = pc
+        self.sp = sp
+        self.crashed = crashed
+        self.frames: list[Frame] = [] if frames is None else frames
 
 
 class MemoryReader(Protocol):
@@ -221,8 +295,7 @@ class MemoryReader(Protocol):
     def read(self, address: int, size: int) -> bytes: ...
 
 
-@dataclass(slots=True)
-class Target:
+class Target(Record):
     """Everything symmap knows about one target.
 
     ``info`` holds header facts for the report (parent, identifier, os
@@ -230,26 +303,38 @@ class Target:
     in the report header ("no task port: ...", "partial: ...").
     """
 
-    kind: str                        # one of TARGET_KINDS
-    name: str | None = None
-    pid: int | None = None
-    path: str | None = None
-    arch: str | None = None
-    page_size: int | None = None
-    os: str | None = None            # "linux", "macos"
-    os_version: str | None = None
-    regions: list[Region] = field(default_factory=list)
-    images: list[Image] = field(default_factory=list)
-    shared_cache: Optional[SharedCache] = None
-    threads: list[Thread] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    partial: bool = False
-    annotated: bool = False
-    # Not serialized: live or file-backed memory access, when the source has it.
-    memory: Optional[MemoryReader] = None
-    # Not serialized: cleanup hooks (close mmaps, ports).
-    closers: list[Callable[[], None]] = field(default_factory=list)
+    __slots__ = _CMP = ("kind", "name", "pid", "path", "arch", "page_size", "os", "os_version", "regions",
+                        "images", "shared_cache", "threads", "info", "notes", "partial", "annotated",
+                        "memory", "closers")
+
+    def __init__(self, kind: str, name: str | None = None, pid: int | None = None, path: str | None = None,
+                 arch: str | None = None, page_size: int | None = None, os: str | None = None,
+                 os_version: str | None = None, regions: list[Region] | None = None,
+                 images: list[Image] | None = None, shared_cache: Optional[SharedCache] = None,
+                 threads: list[Thread] | None = None, info: dict[str, Any] | None = None,
+                 notes: list[str] | None = None, partial: bool = False, annotated: bool = False,
+                 memory: Optional[MemoryReader] = None,
+                 closers: list[Callable[[], None]] | None = None) -> None:
+        self.kind = kind                # one of TARGET_KINDS
+        self.name = name
+        self.pid = pid
+        self.path = path
+        self.arch = arch
+        self.page_size = page_size
+        self.os = os                    # "linux", "macos"
+        self.os_version = os_version
+        self.regions: list[Region] = [] if regions is None else regions
+        self.images: list[Image] = [] if images is None else images
+        self.shared_cache = shared_cache
+        self.threads: list[Thread] = [] if threads is None else threads
+        self.info: dict[str, Any] = {} if info is None else info
+        self.notes: list[str] = [] if notes is None else notes
+        self.partial = partial
+        self.annotated = annotated
+        # Not serialized: live or file-backed memory access, when the source has it.
+        self.memory = memory
+        # Not serialized: cleanup hooks (close mmaps, ports).
+        self.closers: list[Callable[[], None]] = [] if closers is None else closers
 
     def close(self) -> None:
         for c in self.closers:

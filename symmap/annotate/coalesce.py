@@ -15,8 +15,6 @@ The summary's REGION COUNT stays the non-coalesced count, as vmmap labels it.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from symmap.model import Region
 
 __all__ = ["coalesce"]
@@ -38,8 +36,8 @@ def coalesce(regions: list[Region]) -> list[Region]:
     for r in sorted(regions, key=lambda x: (x.start, x.end)):
         if out and _like(out[-1], r):
             p = out[-1]
-            out[-1] = replace(p, end=r.end, resident=_add(p.resident, r.resident), dirty=_add(p.dirty, r.dirty),
-                              swapped=_add(p.swapped, r.swapped), pages=None, vsize=None)
+            out[-1] = p.replace(end=r.end, resident=_add(p.resident, r.resident), dirty=_add(p.dirty, r.dirty),
+                                swapped=_add(p.swapped, r.swapped), pages=None, vsize=None)
         else:
             out.append(r)
     return out

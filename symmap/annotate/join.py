@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from symmap.annotate.region_types import LINKEDIT_DETAIL
 from symmap.model import Image, Region, Segment, Target
-from symmap.annotate.shared_cache import LINKEDIT_DETAIL
 
 __all__ = ["join_images", "SegmentIndex"]
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from symmap.model import Region, Target
 
-__all__ = ["name_regions", "LINUX_KIND_NAMES"]
+__all__ = ["name_regions", "LINUX_KIND_NAMES", "LINKEDIT_DETAIL"]
+
+# The shared cache's one combined __LINKEDIT row (annotate.shared_cache makes it; join
+# leaves it unowned).  Here, not in shared_cache: join needs it for every target.
+LINKEDIT_DETAIL = "dyld shared cache combined __LINKEDIT"
 
 LINUX_KIND_NAMES = {
     "heap": "heap", "stack": "Stack", "vdso": "vdso", "vvar": "vvar", "vsyscall": "vsyscall",

@@ -24,17 +24,16 @@ dirty region get unknown (None) counts.
 from __future__ import annotations
 
 import bisect
-from dataclasses import replace
 from typing import Any
 
 from symmap.darwin.consts import (VM_PAGE_QUERY_PAGE_DIRTY, VM_PAGE_QUERY_PAGE_PAGED_OUT,
                              VM_PAGE_QUERY_PAGE_PRESENT)
+from symmap.annotate.region_types import LINKEDIT_DETAIL
 from symmap.errors import SymmapError
 from symmap.model import PROT_WRITE, Region, Target
 
 __all__ = ["split_shared_region", "ensure_cache_reader", "LINKEDIT_DETAIL"]
 
-LINKEDIT_DETAIL = "dyld shared cache combined __LINKEDIT"
 DIRTY_PAGE_PREFIX = "on dirty page  "          # vmmap's wording, two spaces
 _DIRTY_PAGE = VM_PAGE_QUERY_PAGE_DIRTY | VM_PAGE_QUERY_PAGE_PAGED_OUT
 
@@ -213,15 +212,15 @@ def _clip(r: Region, a: int, b: int, page: int = 0) -> Region:
     """A copy of r over [a, b); usage counts are exact with per-page data, else they
     survive only where the region is all-or-nothing."""
     if a == r.start and b == r.end:
-        return replace(r)
+        return r.replace()
     off = None if r.offset is None else r.offset + (a - r.start)
     if r.pages is not None and page > 0:
         res, dirty, swapped = _page_counts(r, a, b, page)
-        return replace(r, start=a, end=b, resident=res, dirty=dirty, swapped=swapped,
-                       offset=off, pages=_sub_pages(r, a, b, page))
+        return r.replace(start=a, end=b, resident=res, dirty=dirty, swapped=swapped,
+                         offset=off, pages=_sub_pages(r, a, b, page))
     whole, part = r.end - r.start, b - a
-    return replace(r, start=a, end=b, resident=_part(r.resident, whole, part),
-                   dirty=_part(r.dirty, whole, part), swapped=_part(r.swapped, whole, part), offset=off)
+    return r.replace(start=a, end=b, resident=_part(r.resident, whole, part),
+                     dirty=_part(r.dirty, whole, part), swapped=_part(r.swapped, whole, part), offset=off)
 
 
 def _dirty_runs(r: Region, x: int, y: int, page: int) -> list[tuple[int, int]]:

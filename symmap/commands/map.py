@@ -9,7 +9,6 @@ single-dash words (``-interleaved``); they are read as symmap's spellings.
 """
 from __future__ import annotations
 
-import shutil
 import sys
 from typing import Any
 
@@ -134,6 +133,7 @@ def command(target: str | None, where: str | None, as_json: bool, interleaved: b
         from symmap.render.text import render_address, render_report
         width = None
         if not wide and sys.stdout.isatty():
+            import shutil
             width = max(20, shutil.get_terminal_size((200, 24)).columns - 105)
         if pages and isinstance(t.info.get("vmmap_summary"), list):
             t.notes.append("--pages: the report's own summary tables keep the report's units")

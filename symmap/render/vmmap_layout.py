@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from symmap.formats.vmmap.report import parse_size, rule_columns
 from symmap.model import Region, Target, prot_str
 from symmap.render.escape import escape
 
@@ -98,6 +97,7 @@ def legend_lines(lay: Layout) -> list[str]:
 
 def dirty_swapped_key(cells: list[Any]) -> int:
     """vmmap -s sorts "by size (dirty + swapped)": DIRTY and SWAPPED are the 3rd and 4th cells."""
+    from symmap.formats.vmmap.report import parse_size   # saved reports only: not loaded for a live map
     total = 0
     for c in cells[2:4]:
         n = parse_size(str(c)) if c is not None else None
@@ -107,6 +107,7 @@ def dirty_swapped_key(cells: list[Any]) -> int:
 
 def table_lines(tb: dict[str, Any], sort_by_size: bool = False) -> list[str]:
     """A carried summary / MALLOC ZONE table (sources/vmmap_report.py ``_table_json``)."""
+    from symmap.formats.vmmap.report import rule_columns  # saved reports only: not loaded for a live map
     rule = str(tb.get("rule", ""))
     name_w, widths = rule_columns(rule)
 

@@ -21,12 +21,11 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass, field
 from importlib import import_module
 from types import ModuleType
 
 from symmap.errors import BadTarget, NoSuchProcess
-from symmap.model import Target
+from symmap.model import Record, Target
 
 __all__ = ["OpenOptions", "open_target", "sniff_file", "IS_LINUX", "IS_MACOS"]
 
@@ -34,22 +33,28 @@ IS_LINUX = sys.platform.startswith("linux")
 IS_MACOS = sys.platform == "darwin"
 
 
-@dataclass
-class OpenOptions:
+class OpenOptions(Record):
     """Options that change how a target is opened (CLI flags map 1:1)."""
 
-    arch: str | None = None              # --arch: fat slice
-    slide: int | None = None             # --slide: cache file / binary
-    load_address: int | None = None      # --load-address: binary
-    cache: str | None = None             # --cache PATH: a dyld cache file for cores / crash reports
-    search_paths: list[str] = field(default_factory=list)  # --search-path: binaries by UUID
-    symbolicate: bool = False            # --symbolicate: crash report frames
-    all_split_libs: bool = False         # map --all-split-libs: every shared-cache gap gets a row
-    submap: bool = False                 # map --submap: macOS live records its submap entries
-    dsym: str | None = None              # --dsym PATH: a .dSYM bundle or its DWARF file
-    no_cache: bool = False               # --no-cache: no symcache store reads or writes
-    procfs_root: str = "/proc"           # tests pass a fake tree
-    task: object | None = None           # tests pass a simulated macOS task
+    __slots__ = _CMP = ("arch", "slide", "load_address", "cache", "search_paths", "symbolicate",
+                        "all_split_libs", "submap", "dsym", "no_cache", "procfs_root", "task")
+
+    def __init__(self, arch: str | None = None, slide: int | None = None, load_address: int | None = None,
+                 cache: str | None = None, search_paths: list[str] | None = None, symbolicate: bool = False,
+                 all_split_libs: bool = False, submap: bool = False, dsym: str | None = None,
+                 no_cache: bool = False, procfs_root: str = "/proc", task: object | None = None) -> None:
+        self.arch = arch                  # --arch: fat slice
+        self.slide = slide                # --slide: cache file / binary
+        self.load_address = load_address  # --load-address: binary
+        self.cache = cache                # --cache PATH: a dyld cache file for cores / crash reports
+        self.search_paths: list[str] = [] if search_paths is None else search_paths  # --search-path
+        self.symbolicate = symbolicate    # --symbolicate: crash report frames
+        self.all_split_libs = all_split_libs  # map --all-split-libs: every shared-cache gap gets a row
+        self.submap = submap              # map --submap: macOS live records its submap entries
+        self.dsym = dsym                  # --dsym PATH: a .dSYM bundle or its DWARF file
+        self.no_cache = no_cache          # --no-cache: no symcache store reads or writes
+        self.procfs_root = procfs_root    # tests pass a fake tree
+        self.task = task                  # tests pass a simulated macOS task
 
 
 def _live_module() -> ModuleType:
@@ -91,7 +96,7 @@ def sniff_file(path: str) -> str:
     if stripped.startswith(b"{"):
         # JSON before any text sniffing: a snapshot's strings may quote vmmap
         # or crash-report text.  symmap writes "schema" then "generator" first.
-        if _SNAPSHOT_HEAD.match(stripped):
+        if re.match(_SNAPSHOT_HEAD, stripped):
             return "snapshot"
         return "crash"
     from symmap.formats.vmmap.report import looks_like_vmmap
@@ -105,16 +110,17 @@ def sniff_file(path: str) -> str:
     raise BadTarget(f"{path}: not a Mach-O, ELF, dyld cache, core, crash report, vmmap report or snapshot")
 
 
-_SNAPSHOT_HEAD = re.compile(rb'\{\s*"schema"\s*:\s*\d+\s*,\s*"generator"\s*:\s*"symmap[ "]')
-_CRASH_KEY = re.compile(rb"(?m)^[ \t]*(Incident Identifier|Exception Type|Binary Images|Process"
-                        rb"|Path|Identifier|Code Type|Hardware Model)[ \t]*:")
+# Compiled on the first file sniffed (re caches them), not at import: a pid needs neither.
+_SNAPSHOT_HEAD = rb'\{\s*"schema"\s*:\s*\d+\s*,\s*"generator"\s*:\s*"symmap[ "]'
+_CRASH_KEY = (rb"(?m)^[ \t]*(Incident Identifier|Exception Type|Binary Images|Process"
+              rb"|Path|Identifier|Code Type|Hardware Model)[ \t]*:")
 
 
 def _looks_like_crash_text(head: bytes) -> bool:
     """A text crash report's header keys start lines; one strong key (or
     Process: with another header key) is enough for a pasted fragment, but a
     note that merely says "Process:" mid-line is not a crash report."""
-    keys = set(_CRASH_KEY.findall(head))
+    keys = set(re.findall(_CRASH_KEY, head))
     if keys & {b"Incident Identifier", b"Exception Type", b"Binary Images"}:
         return True
     return b"Process" in keys and len(keys) >= 2
