@@ -367,6 +367,17 @@ class CoreMemory:
             return self._segs[i]
         return None
 
+    def readable(self, address: int, size: int) -> int:
+        """How many of [address, address+size) the core holds contiguously
+        (bounds a lazy buffer by the data, not by a size read from it)."""
+        got = 0
+        while got < size:
+            s = self.segment_at(address + got)
+            if s is None:
+                break
+            got += s.vmaddr + s.present - (address + got)
+        return min(got, size)
+
     def read(self, address: int, size: int) -> bytes:
         out = bytearray()
         while size > 0:
