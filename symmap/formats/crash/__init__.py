@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from symmap.errors import AccessDenied, BadTarget, CorruptInput
 from symmap.formats.crash.ips import header_facts, ips_text_body, parse_ips
-from symmap.formats.crash.model import MAX_REPORT_BYTES, WHAT, CrashReport
+from symmap.formats.crash.model import MAX_REPORT_BYTES, WHAT, CrashReport, bound_report
 from symmap.formats.crash.text import parse_text
 
 # --- entry points -------------------------------------------------------
@@ -29,7 +29,7 @@ def parse_crash_report(data: bytes | str, path: str | None = None) -> CrashRepor
     if head == "{":
         split = ips_text_body(text)
         if split is None:
-            return parse_ips(text, path)
+            return bound_report(parse_ips(text, path))
         # bug_type 109 (iOS <= 14, macOS 11): the .ips metadata line is
         # followed by a TEXT report, not a JSON body (pycrashreport's
         # tests/user_mode_crash_report_ios14_*.ips; blacktop/ipsw
@@ -37,8 +37,8 @@ def parse_crash_report(data: bytes | str, path: str | None = None) -> CrashRepor
         meta, body = split
         rep = parse_text(body, path)
         header_facts(rep, meta, fill_only=True)
-        return rep
-    return parse_text(text, path)
+        return bound_report(rep)
+    return bound_report(parse_text(text, path))
 
 
 def read_crash_report(path: str) -> CrashReport:
