@@ -4,10 +4,15 @@ write frames x path-length bytes (2 GB from a 1 MB .ips)."""
 from __future__ import annotations
 
 import json
+import tracemalloc
+
+import pytest
 
 import symmap
-from symmap.formats.crash import parse_crash_report
-from symmap.formats.crash.model import MAX_FRAMES, MAX_FRAMES_PER_THREAD, MAX_NAME, MAX_THREADS
+from symmap.errors import CorruptInput
+from symmap.formats.crash import parse_crash_report, read_crash_report
+from symmap.formats.crash.model import (MAX_FRAMES, MAX_FRAMES_PER_THREAD, MAX_IMAGES, MAX_JSON_VALUES, MAX_NAME,
+                                        MAX_REPORT_BYTES, MAX_THREADS)
 from tests.conftest import OWN_FIXTURES
 
 _BASE = 0x100000000
@@ -59,3 +64,51 @@ def test_text_report_image_path_is_cut(tmp_path):
     img = next(im for im in rep.images if im.base == 0x10A000000)
     assert img.path is not None and len(img.path) == MAX_NAME
     assert any("image path longer than" in n for n in rep.notes)
+
+
+def test_many_images_are_capped_with_a_note():
+    meta = {"app_name": "x", "bug_type": "309", "name": "x"}
+    img = {"base": _BASE, "size": 0x4000, "uuid": "11111111-2222-3333-4444-555555555555", "source": "P"}
+    used = [dict(img, base=_BASE + 0x4000 * i, path=f"/l{i}") for i in range(MAX_IMAGES + 5)]
+    rep = parse_crash_report(json.dumps(meta) + "\n" + json.dumps({"procName": "x", "usedImages": used}))
+    assert len(rep.images) == MAX_IMAGES
+    assert any(f"more than {MAX_IMAGES} images" in n for n in rep.notes)
+
+
+def test_text_report_threads_and_frames_are_capped_while_parsed():
+    head = "Process:         x [1]\nExceptionType:  EXC_CRASH\nException Type:  EXC_CRASH (SIGABRT)\n\n"
+    frame = "0   x  0x000000010a000004 0x10a000000 + 4"
+    threads = [f"Thread {t}:\n" + "\n".join([frame] * 1100) for t in range(20)]
+    rep = parse_crash_report(head + "\n\n".join(threads) + "\n")
+    assert [len(t.frames) for t in rep.threads][:16] == [MAX_FRAMES_PER_THREAD] * 16
+    assert sum(len(t.frames) for t in rep.threads) == MAX_FRAMES
+    assert any("frames, only the first" in n for n in rep.notes)
+    many = head + "\n".join(f"Thread {t}:\n{frame}\n" for t in range(MAX_THREADS + 20))
+    assert len(parse_crash_report(many).threads) == MAX_THREADS
+
+
+def test_json_with_too_many_values_is_refused_before_parsing():
+    text = '{"bug_type": "309"}\n{"procName": "x", "asi": [' + ",".join(["{}"] * (MAX_JSON_VALUES // 2 + 1)) + "]}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptInput, match="JSON values"):
+            parse_crash_report(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * len(text)          # json.loads would hold ~25 MB of dicts
+
+
+def test_file_over_the_cap_is_refused_unread(tmp_path):
+    p = tmp_path / "big.ips"
+    with open(p, "wb") as f:             # sparse
+        f.write(b'{"bug_type": "309"}\n')
+        f.truncate(MAX_REPORT_BYTES + 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptInput, match="larger than any crash report"):
+            read_crash_report(str(p))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
