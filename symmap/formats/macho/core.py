@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from symmap.errors import CorruptInput
 from symmap.formats._binio import Buffer, bounded_count, cstring_at
 from symmap.formats.macho.load_commands import (CPU_TYPE_ARM64, CPU_TYPE_ARM64_32, CPU_TYPE_X86,
-                                                CPU_TYPE_X86_64, MH_CORE, arch_name, parse_macho)
+                                                CPU_TYPE_X86_64, MAX_CORE_SIZEOFCMDS, MH_CORE, arch_name,
+                                                parse_macho)
 
 __all__ = ["CoreSegment", "CoreThread", "CoreNote", "NoteImage", "CoreFile", "CoreMemory",
            "parse_core", "parse_thread_state", "parse_all_image_infos", "parse_load_binary",
@@ -149,6 +150,9 @@ def parse_core(buf: Buffer, path: str | None = None) -> CoreFile:
     core.notes = [CoreNote(nt.owner, nt.offset, nt.size, nt.cmd_offset) for nt in m.notes]
     if m.ncmds > m.sizeofcmds // 8:
         core.problems.append(f"ncmds {m.ncmds} cannot fit in sizeofcmds {m.sizeofcmds:#x}")
+    if m.cmds_not_read:
+        core.problems.append(f"load commands past {MAX_CORE_SIZEOFCMDS >> 20} MiB not read "
+                             f"({m.cmds_not_read:#x} bytes): regions past them are missing")
     _check_segments(core, segs)
     _check_notes(core)
     return core
