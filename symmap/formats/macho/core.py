@@ -250,18 +250,25 @@ _AII_SEG = struct.Struct("<16sQQ")        # segname vmaddr unused
 _LOAD_BINARY = struct.Struct("<I16sQQ")   # version uuid address slide, then name
 _MAIN_BIN_V1 = struct.Struct("<IIQ16sII")
 _MAIN_BIN_V2 = struct.Struct("<IIQQ16sII")
-MAX_NOTE_IMAGES = 100_000
-MAX_NOTE_SEGMENTS = 1_000
+# Per note, and for all notes together (sources/macho_core.py): entries may
+# share one segment array, so segments are counted over the whole note too.
+MAX_NOTE_IMAGES = 8192
+MAX_NOTE_SEGMENTS = 1_000               # per image
+MAX_NOTE_SEGMENTS_TOTAL = 65536
 
 
 def _uuid(raw: bytes) -> str | None:
     return raw.hex() if any(raw) else None
 
 
-def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None) -> list[NoteImage]:
+def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None, *,
+                          max_images: int = MAX_NOTE_IMAGES,
+                          max_segments: int = MAX_NOTE_SEGMENTS_TOTAL) -> list[NoteImage]:
     """Entries of an "all image infos" note (lldb save-core / Apple gcore layout v1).
 
     Internal offsets are absolute file offsets; each is bounded by the file.
+    At most ``max_images`` entries and ``max_segments`` segments in all are
+    read (a caller reading several notes passes what is left).
     Raises CorruptInput for a header that does not fit its note.
     """
     n = len(buf)
@@ -275,8 +282,9 @@ def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None) 
                     path, note.offset)
     if entries_off > n:
         raise _fail("'all image infos' entries lie outside the file", path, note.offset)
-    count = min(bounded_count(count, entry_size, n - entries_off), MAX_NOTE_IMAGES)
+    count = min(bounded_count(count, entry_size, n - entries_off), max(0, max_images))
     out = []
+    segs_left = max(0, max_segments)
     for k in range(count):
         e = entries_off + k * entry_size
         path_off, uuid, load, segs_off, nsegs, executing = _AII_ENTRY.unpack_from(buf, e)
@@ -285,7 +293,8 @@ def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None) 
         if path_off != NO_ADDR and path_off < n:
             img.path = cstring_at(buf, path_off, 4096) or None
         if segs_off != NO_ADDR and segs_off < n:
-            nsegs = min(bounded_count(nsegs, _AII_SEG.size, n - segs_off), MAX_NOTE_SEGMENTS)
+            nsegs = min(bounded_count(nsegs, _AII_SEG.size, n - segs_off), MAX_NOTE_SEGMENTS, segs_left)
+            segs_left -= nsegs
             for j in range(nsegs):
                 name, vmaddr, _u = _AII_SEG.unpack_from(buf, segs_off + j * _AII_SEG.size)
                 img.segments.append((_name16(name), vmaddr))
