@@ -166,6 +166,45 @@ def _core(path: Path, size: int) -> int:
     return 0x10000 + 0x4000 * (n // 2) + 4
 
 
+def _core_notes(path: Path, size: int) -> int:
+    """MH_CORE whose "all image infos" notes (many LC_NOTEs, one payload) name
+    as many images as fit, all sharing one 1,000-segment array."""
+    entries = max(1, (size - 0x8000 - 32_000) // 48)
+    nsegs, notes = 1000, 50
+    note_off = 0x8000
+    path_off = note_off + 24 + 48 * entries
+    segs_off = path_off + 64
+    payload = (struct.pack("<IIQII", 1, entries, note_off + 24, 48, 0)
+               + b"".join(struct.pack("<Q16sQQII", path_off, b"\1" * 16, 0x100000000 + 0x1000 * k, segs_off,
+                                      nsegs, 0) for k in range(entries))
+               + b"/usr/lib/x.dylib\0".ljust(64, b"\0")
+               + b"".join(struct.pack("<16sQQ", b"__TEXT", 0x100000000 + 0x1000 * j, 0) for j in range(nsegs)))
+    lc = (struct.pack("<II16sQQQQiiII", 0x19, 72, b"", 0x100000000, 0x4000, 0x4000, 0x4000, 5, 5, 0, 0)
+          + struct.pack("<II16sQQ", 0x31, 40, b"all image infos", note_off, len(payload)) * notes
+          + struct.pack("<IIII", 4, 184, 4, 42) + b"\0" * 168)
+    hdr = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x01000007, 3, 4, notes + 2, len(lc), 0, 0)
+    path.write_bytes((hdr + lc).ljust(0x4000, b"\0") + b"\0" * 0x4000 + payload)
+    return 0x100000010
+
+
+def _cache_aliases(path: Path, size: int) -> int:
+    """The committed fixture cache with an image table of `size` / 32 entries
+    (at most the cap) cycling over its three dylibs."""
+    from symmap.formats.dyld_cache.cache_file import MAX_IMAGES
+    src = ROOT / "fixtures/dyld_cache/out/cache"
+    for f in src.iterdir():
+        (path.parent / f.name.replace("dyld_shared_cache_arm64", path.name)).write_bytes(f.read_bytes())
+    b = bytearray(path.read_bytes())
+    off, n = struct.unpack_from("<II", b, 0x1C0)
+    infos = [bytes(b[off + 32 * i: off + 32 * (i + 1)]) for i in range(n)]
+    count = min(size // 32, MAX_IMAGES)
+    new_off = len(b)
+    b += b"".join(infos[i % n] for i in range(count))
+    struct.pack_into("<II", b, 0x1C0, new_off, count)
+    path.write_bytes(bytes(b))
+    return struct.unpack_from("<Q", infos[0])[0] + 0x10
+
+
 def _ips(path: Path, size: int, shape: str) -> int:
     meta = {"app_name": "x", "bug_type": "309", "os_version": "macOS 14.0 (23A344)", "name": "x"}
     base = 0x100000000
@@ -261,8 +300,8 @@ _NOCAP = 16 * MB
 FORMATS: dict[str, tuple[int, list[tuple[str, Callable[[Path, int], int]]]]] = {
     "macho": (_NOCAP, [("symbols", _macho_symbols), ("segments", _macho_segments)]),
     "elf": (_NOCAP, [("symbols", lambda p, s: _elf(p, s, False)), ("phdrs", lambda p, s: _elf(p, s, True))]),
-    "dyld_cache": (_NOCAP, [("images", _dyld_cache)]),
-    "core": (_NOCAP, [("segments", _core)]),
+    "dyld_cache": (_NOCAP, [("images", _dyld_cache), ("aliases", _cache_aliases)]),
+    "core": (_NOCAP, [("segments", _core), ("notes", _core_notes)]),
     "ips": (0, [(sh, lambda p, s, sh=sh: _ips(p, s, sh)) for sh in ("frames", "images", "nesting")]),
     "crash_text": (0, [(sh, lambda p, s, sh=sh: _crash_text(p, s, sh)) for sh in ("frames", "images")]),
     "vmmap": (0, [(sh, lambda p, s, sh=sh: _vmmap(p, s, sh)) for sh in ("rows", "spaces")]),

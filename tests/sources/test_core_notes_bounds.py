@@ -42,3 +42,35 @@ def test_image_caps_hold_across_notes(tmp_path):
     with symmap.open(str(p)) as t:
         assert len(t.images) <= mc.MAX_NOTE_IMAGES
         assert any(f"more than {mc.MAX_NOTE_IMAGES} images" in n for n in t.notes)
+
+
+def _threads_core(threads: int, path_len: int) -> bytes:
+    """MH_CORE: one Mach-O image (header in memory) whose note path is
+    `path_len` long, and `threads` LC_THREADs whose pc lies in it."""
+    regs = [0] * 21
+    regs[16] = 0x100000010                                  # rip
+    thread = struct.pack("<IIII", 4, 184, 4, 42) + struct.pack("<21Q", *regs)
+    lc_len = 72 + 40 + 184 * threads
+    data_off = (32 + lc_len + 0xFFF) & ~0xFFF
+    note_off = data_off + 0x4000
+    payload = (struct.pack("<IIQII", 1, 1, note_off + 24, 48, 0)
+               + struct.pack("<Q16sQQII", note_off + 72, b"\1" * 16, 0x100000000, (1 << 64) - 1, 0, 0)
+               + b"/" + b"p" * path_len + b"\0")
+    lc = (_SEG.pack(0x19, 72, b"", 0x100000000, 0x4000, data_off, 0x4000, 5, 5, 0, 0)
+          + struct.pack("<II16sQQ", 0x31, 40, b"all image infos", note_off, len(payload)) + thread * threads)
+    hdr = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x01000007, 3, 4, threads + 2, len(lc), 0, 0)
+    seg = _SEG.pack(0x19, 72, b"__TEXT", 0x100000000, 0x4000, 0, 0x4000, 5, 5, 0, 0)
+    mh = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x01000007, 3, 2, 1, len(seg), 0, 0) + seg
+    return (hdr + lc).ljust(data_off, b"\0") + mh.ljust(0x4000, b"\0") + payload
+
+
+def test_thread_frames_repeat_a_bounded_path(tmp_path):
+    threads = mc.MAX_CORE_THREADS + 100
+    p = tmp_path / "threads.core"
+    p.write_bytes(_threads_core(threads, 4000))
+    with symmap.open(str(p)) as t:
+        assert len(t.threads) == mc.MAX_CORE_THREADS
+        assert any("LC_THREADs" in n for n in t.notes)
+        assert all(len(im.path or "") <= mc.MAX_NOTE_PATH for im in t.images)
+        text = t.to_text()
+    assert len(text) < mc.MAX_CORE_THREADS * (mc.MAX_NOTE_PATH + 200) + 100_000

@@ -51,6 +51,10 @@ _X32_SP, _X32_PC, _X32_WORDS = 7, 10, 11
 # arm_thread_state64: x[29] fp lr sp pc cpsr(u32) flags(u32)
 _A64_SP, _A64_PC, _A64_WORDS = 31, 32, 33
 MAX_THREAD_FLAVORS = 64         # a real LC_THREAD has a handful of flavors
+# macOS caps a task at 8,192 threads (kern.num_taskthreads); each thread's
+# frame repeats its image's path in the output.
+MAX_CORE_THREADS = 8192
+MAX_NOTE_PATH = 1024            # MAXPATHLEN
 
 
 @dataclass(slots=True)
@@ -144,8 +148,10 @@ def parse_core(buf: Buffer, path: str | None = None) -> CoreFile:
     core = CoreFile(path, n, m.is64, m.cputype, m.cpusubtype, m.ncmds, m.sizeofcmds)
     segs = [CoreSegment(sg.vmaddr, sg.vmsize, sg.fileoff, sg.filesize, sg.maxprot, sg.initprot, sg.name)
             for sg in m.segments]
-    for body, size in m.threads:
+    for body, size in m.threads[:MAX_CORE_THREADS]:
         core.threads.append(parse_thread_state(buf, body, size, m.cputype, len(core.threads)))
+    if len(m.threads) > MAX_CORE_THREADS:
+        core.problems.append(f"{len(m.threads)} LC_THREADs: only the first {MAX_CORE_THREADS} read")
     # data_owner is 16 bytes, not always NUL-terminated ("process metadata").
     core.notes = [CoreNote(nt.owner, nt.offset, nt.size, nt.cmd_offset) for nt in m.notes]
     if m.ncmds > m.sizeofcmds // 8:
@@ -291,7 +297,7 @@ def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None, 
         img = NoteImage(None, _uuid(uuid), None if load == NO_ADDR else load,
                         executing=bool(executing))
         if path_off != NO_ADDR and path_off < n:
-            img.path = cstring_at(buf, path_off, 4096) or None
+            img.path = cstring_at(buf, path_off, MAX_NOTE_PATH) or None
         if segs_off != NO_ADDR and segs_off < n:
             nsegs = min(bounded_count(nsegs, _AII_SEG.size, n - segs_off), MAX_NOTE_SEGMENTS, segs_left)
             segs_left -= nsegs
