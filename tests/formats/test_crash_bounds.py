@@ -66,13 +66,23 @@ def test_text_report_image_path_is_cut(tmp_path):
     assert any("image path longer than" in n for n in rep.notes)
 
 
-def test_many_images_are_capped_with_a_note():
+def test_many_images_are_capped_with_a_note(tmp_path):
     meta = {"app_name": "x", "bug_type": "309", "name": "x"}
     img = {"base": _BASE, "size": 0x4000, "uuid": "11111111-2222-3333-4444-555555555555", "source": "P"}
     used = [dict(img, base=_BASE + 0x4000 * i, path=f"/l{i}") for i in range(MAX_IMAGES + 5)]
-    rep = parse_crash_report(json.dumps(meta) + "\n" + json.dumps({"procName": "x", "usedImages": used}))
+    # frames in the last kept image and in the images past the cap
+    frames = [{"imageIndex": i, "imageOffset": 4} for i in range(MAX_IMAGES - 1, MAX_IMAGES + 5)]
+    text = json.dumps(meta) + "\n" + json.dumps({"procName": "x", "usedImages": used,
+                                                  "threads": [{"triggered": True, "frames": frames}]})
+    rep = parse_crash_report(text)
     assert len(rep.images) == MAX_IMAGES
     assert any(f"more than {MAX_IMAGES} images" in n for n in rep.notes)
+    p = tmp_path / "many.ips"
+    p.write_text(text)
+    with symmap.open(str(p)) as t:
+        fr = t.threads[0].frames
+        assert fr[0].image == f"/l{MAX_IMAGES - 1}", [f.image for f in fr]
+        t.to_text()
 
 
 def test_text_report_threads_and_frames_are_capped_while_parsed():

@@ -340,4 +340,6 @@ def bound_report(rep: CrashReport) -> CrashReport:
         left -= len(th.frames)
         for f in th.frames:
             f.image_name = _cut(rep, f.image_name, "a frame's image name")
+            if f.image_index is not None and f.image_index >= len(rep.images):
+                f.image_index = None        # an image past the cap
     return rep
