@@ -267,7 +267,8 @@ def _vmmap(path: Path, size: int, shape: str) -> int:
             "PURGE    REGION DETAIL\n")
     base = 0x100000000
     if shape == "rows":
-        n = max(1, size // 100)
+        from symmap.formats.vmmap.report import MAX_ROWS
+        n = max(1, min(size // 110, MAX_ROWS))          # the most rows accepted
         rows = [f"MALLOC_TINY            {base + 0x4000 * i:>12x}-{base + 0x4000 * (i + 1):<12x} "
                 f"[   16K    16K    16K     0K] rw-/rwx SM=PRV          r{i}" for i in range(n)]
     else:                  # one row with a long run of spaces (once quadratic)
@@ -288,7 +289,8 @@ def _snapshot(path: Path, size: int, shape: str) -> int:
               "share_mode": "PRV", "image": None, "segment": None, "tag": 1, "kind": "anon",
               "resident": 16384, "dirty": 16384, "swapped": 0, "path": None, "offset": None,
               "purgeable": None, "depth": None}
-    n = max(1, size // 320)
+    from symmap.sources.snapshot import MAX_SNAPSHOT_VALUES
+    n = max(1, min(size // 320, MAX_SNAPSHOT_VALUES // 19 - 100))    # 19 values a region: the most accepted
     regions = [dict(region, start=base + 0x4000 * i, end=base + 0x4000 * (i + 1)) for i in range(n)]
     doc = {"schema": 1, "generator": "symmap 0.1.0",
            "target": {"kind": "live", "pid": 1, "name": "x", "path": None, "arch": None, "page_size": 16384,
