@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import json
 import math
-import os
 from typing import Any, Literal, overload
 
 from symmap.errors import BadTarget, CorruptInput
@@ -345,7 +344,8 @@ def open_file(path: str, opts: Any = None) -> Target:
     """Open a ``symmap save`` file as a Target (already annotated)."""
     try:
         with open(path, "rb") as f:
-            _check_size(os.fstat(f.fileno()).st_size, path)
+            _check_size(f.seek(0, 2), path)         # by its size, unread
+            f.seek(0)
             data = f.read(MAX_SNAPSHOT_BYTES + 1)
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
