@@ -168,15 +168,26 @@ def _note_capped(t: Target, msg: str) -> None:
 def _images(t: Target, core: mc.CoreFile, mm: mmap.mmap, mem: mc.CoreMemory, mask: int, path: str,
             opts: OpenOptions) -> None:
     note_imgs: list[mc.NoteImage] = []
+    segs = 0
     for n in core.notes:
+        # Many notes may name one payload: the caps hold for all of them together.
+        if len(note_imgs) > mc.MAX_NOTE_IMAGES:
+            break
         try:
             if n.owner == "all image infos":
-                note_imgs += mc.parse_all_image_infos(mm, n, path)
+                got = mc.parse_all_image_infos(mm, n, path, max_images=mc.MAX_NOTE_IMAGES + 1 - len(note_imgs),
+                                               max_segments=mc.MAX_NOTE_SEGMENTS_TOTAL - segs)
+                segs += sum(len(ni.segments) for ni in got)
+                note_imgs += got
             elif n.owner == "load binary":
                 note_imgs.append(mc.parse_load_binary(mm, n, path))
         except CorruptInput as e:
             t.notes.append(f"core: {e.reason}; note ignored")
             t.partial = True
+    if len(note_imgs) > mc.MAX_NOTE_IMAGES:
+        t.notes.append(f"core: image notes list more than {mc.MAX_NOTE_IMAGES} images; the rest ignored")
+        t.partial = True
+        del note_imgs[mc.MAX_NOTE_IMAGES:]
     # dyld's all_image_infos also carries the shared cache's UUID/base/slide,
     # which the notes do not, so it is read even when a note lists the images.
     state = None

@@ -42,6 +42,13 @@ _U64 = 1 << 64
 _MAX_SEGMENTS = 1 << 16
 _MAX_SECTIONS = 1 << 16
 _MAX_FRAMES = 1 << 16
+# Parsed JSON costs about 5x its size in memory (a real save), up to 30x
+# (``[{},{},...]``: 80 bytes per 3): refused by size and by a count of its
+# values (commas and openers, string contents included: an overcount)
+# before parsing, so loading stays under 100 MB.  A save of a process with
+# 30,000 regions is about 10 MB and 550,000 values.
+MAX_SNAPSHOT_BYTES = 16 << 20
+MAX_SNAPSHOT_VALUES = 600_000
 _MISSING = object()
 
 
@@ -329,6 +336,12 @@ def _no_constant(name: str) -> Any:
 
 def load(text: str | bytes, path: str | None = None) -> Target:
     """Parse snapshot JSON text into a Target; raises CorruptInput."""
+    _check_size(len(text), path)
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+    if values > MAX_SNAPSHOT_VALUES:
+        raise CorruptInput("snapshot", f"more than {MAX_SNAPSHOT_VALUES} JSON values, the most symmap reads",
+                           path)
     try:
         d = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
@@ -344,11 +357,19 @@ def load(text: str | bytes, path: str | None = None) -> Target:
         raise CorruptInput("snapshot", "nested too deeply", path) from None
 
 
+def _check_size(n: int, path: str | None) -> None:
+    if n > MAX_SNAPSHOT_BYTES:
+        raise CorruptInput("snapshot", f"larger than {MAX_SNAPSHOT_BYTES >> 20} MiB, the most symmap reads",
+                           path)
+
+
 def open_file(path: str, opts: Any = None) -> Target:
     """Open a ``symmap save`` file as a Target (already annotated)."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            _check_size(f.seek(0, 2), path)         # by its size, unread
+            f.seek(0)
+            data = f.read(MAX_SNAPSHOT_BYTES + 1)
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
     return load(data, path)

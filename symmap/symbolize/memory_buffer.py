@@ -16,6 +16,10 @@ __all__ = ["MemoryBuffer"]
 
 _CHUNK = 0x4000
 _MAX_CHUNKS = 4096          # 64 MiB of cached target memory at most
+# A size read from the target (a __LINKEDIT filesize) is untrusted: no
+# real linkedit (a shared cache's included) reaches 4 GiB, and len() must
+# fit an index.
+_MAX_SIZE = 1 << 32
 
 
 class MemoryBuffer:
@@ -26,7 +30,11 @@ class MemoryBuffer:
     def __init__(self, mem: MemoryReader, address: int, size: int) -> None:
         self.mem = mem
         self.address = address
-        self.size = max(0, size)
+        self.size = min(max(0, size), _MAX_SIZE)
+        # A reader that knows what it holds (a core) bounds the length too.
+        readable = getattr(mem, "readable", None)
+        if callable(readable):
+            self.size = min(self.size, int(readable(address, self.size)))
         self._chunks: dict[int, bytes] = {}
 
     def __len__(self) -> int:

@@ -15,7 +15,8 @@ from typing import Any
 
 from symmap.errors import CorruptInput
 from symmap.formats.crash.model import (
-    ADDR_LIMIT, WHAT, CrashFrame, CrashImage, CrashReport, CrashThread,
+    ADDR_LIMIT, MAX_FRAMES, MAX_FRAMES_PER_THREAD, MAX_IMAGES, MAX_THREADS, WHAT, CrashFrame, CrashImage, CrashReport,
+    CrashThread,
     arch_from_code_type, fault_from_text, norm_uuid, parse_vm_region_info,
 )
 
@@ -222,7 +223,7 @@ def _images(rep: CrashReport, used: Any, extra: Any = None) -> tuple[list[int | 
     if not isinstance(used, list):
         rep.note("usedImages is not a list")
         return bases, rep_index
-    for i, e in enumerate(used):
+    for i, e in enumerate(used[:MAX_IMAGES + 1]):
         if isinstance(e, list):
             e = _legacy_entry(e, extra, i)
         if not isinstance(e, dict):
@@ -323,7 +324,8 @@ def _threads(rep: CrashReport, threads: Any, bases: list[int | None],
     if not isinstance(threads, list):
         rep.note("threads is not a list")
         return
-    for ti, t in enumerate(threads):
+    total = 0
+    for ti, t in enumerate(threads[:MAX_THREADS + 1]):
         if not isinstance(t, dict):
             rep.note(f"threads[{ti}] is not an object")
             continue
@@ -334,10 +336,13 @@ def _threads(rep: CrashReport, threads: Any, bases: list[int | None],
             if frames is not None:
                 rep.note(f"thread {ti}: frames is not a list")
             frames = []
-        for fi, f in enumerate(frames):
+        # One past each cap, so bound_report notes the cut.
+        left = MAX_FRAMES + 1 - total
+        for fi, f in enumerate(frames[:max(0, min(MAX_FRAMES_PER_THREAD + 1, left))]):
             fr = _frame(rep, ti, fi, f, bases, index_map)
             if fr is not None:
                 th.frames.append(fr)
+        total += min(len(th.frames), MAX_FRAMES_PER_THREAD)
         rep.threads.append(th)
     if rep.crashed_thread is None:
         rep.crashed_thread = next((t.index for t in rep.threads if t.crashed), None)

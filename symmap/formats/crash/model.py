@@ -27,14 +27,27 @@ __all__ = [
     "WHAT", "MAX_REPORT_BYTES", "CrashImage", "VMRow", "VMRegionInfo", "CrashFrame",
     "CrashThread", "CrashReport",
     "parse_vm_region_info", "norm_uuid", "arch_from_code_type", "fault_from_text",
+    "bound_report", "MAX_JSON_VALUES", "MAX_NAME", "MAX_IMAGES", "MAX_THREADS", "MAX_FRAMES_PER_THREAD", "MAX_FRAMES",
 ]
 
 WHAT = "crash report"
-# Real reports are well under 10 MiB (a 272-image text report is 90 KiB); a
+# Real reports are well under 8 MiB (a 272-image text report is 90 KiB); a
 # bound keeps a hostile file from costing unbounded memory in json.loads.
-MAX_REPORT_BYTES = 64 << 20
+MAX_REPORT_BYTES = 8 << 20
+# Parsed JSON costs up to 30x its size (``[{},{},...]``): values (commas and
+# openers, counted on the text: an overcount) are capped before json.loads.
+MAX_JSON_VALUES = 600_000
 MAX_LINE = 1 << 16          # longer lines are cut before regex matching
 ADDR_LIMIT = 1 << 64
+# Each frame repeats its image's path in the output, so names are cut at
+# macOS's MAXPATHLEN and frames are counted: output stays bounded however a
+# report pairs one long path with many frames.  Real reports: a few hundred
+# threads, Apple's backtraces stop at 512 frames.
+MAX_NAME = 1024
+MAX_IMAGES = 4096
+MAX_THREADS = 4096
+MAX_FRAMES_PER_THREAD = 1024
+MAX_FRAMES = 16384
 
 
 @dataclass(slots=True)
@@ -291,3 +304,42 @@ def parse_vm_region_info(text: str, address: int | None = None) -> VMRegionInfo:
             # A lone marker: the address lies between the rows around it.
             info.marker_after = len(info.rows) - 1
     return info
+
+
+def _cut(rep: CrashReport, s: str | None, what: str) -> str | None:
+    if s is None or len(s) <= MAX_NAME:
+        return s
+    rep.note(f"{what} longer than {MAX_NAME} characters cut")
+    return s[:MAX_NAME]
+
+
+def bound_report(rep: CrashReport) -> CrashReport:
+    """Cut names to MAX_NAME and threads/frames to their caps, with a note
+    for each kind of cut (either dialect, after parsing)."""
+    if len(rep.images) > MAX_IMAGES:
+        rep.note(f"more than {MAX_IMAGES} images: only the first {MAX_IMAGES} kept")
+        del rep.images[MAX_IMAGES:]
+    for im in rep.images:
+        im.path = _cut(rep, im.path, "an image path")
+        im.name = _cut(rep, im.name, "an image name")
+        im.version = _cut(rep, im.version, "an image version")
+        im.identifier = _cut(rep, im.identifier, "an image identifier")
+    rep.path = _cut(rep, rep.path, "the process path")
+    if len(rep.threads) > MAX_THREADS:
+        rep.note(f"more than {MAX_THREADS} threads: only the first {MAX_THREADS} kept")
+        del rep.threads[MAX_THREADS:]
+    left = MAX_FRAMES
+    for th in rep.threads:
+        th.name = _cut(rep, th.name, "a thread name")
+        th.queue = _cut(rep, th.queue, "a queue name")
+        keep = min(MAX_FRAMES_PER_THREAD, left)
+        if len(th.frames) > keep:
+            rep.note(f"thread {th.index}: more than {keep} frames, only the first {keep} kept "
+                     f"({MAX_FRAMES_PER_THREAD} per thread, {MAX_FRAMES} in all)")
+            del th.frames[keep:]
+        left -= len(th.frames)
+        for f in th.frames:
+            f.image_name = _cut(rep, f.image_name, "a frame's image name")
+            if f.image_index is not None and f.image_index >= len(rep.images):
+                f.image_index = None        # an image past the cap
+    return rep

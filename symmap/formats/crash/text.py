@@ -21,7 +21,8 @@ import re
 
 from symmap.errors import CorruptInput
 from symmap.formats.crash.model import (
-    ADDR_LIMIT, MAX_LINE, WHAT, CrashFrame, CrashImage, CrashReport, CrashThread,
+    ADDR_LIMIT, MAX_FRAMES, MAX_FRAMES_PER_THREAD, MAX_IMAGES, MAX_LINE, MAX_THREADS, WHAT, CrashFrame,
+    CrashImage, CrashReport, CrashThread,
     arch_from_code_type, fault_from_text, norm_uuid, parse_vm_region_info,
 )
 
@@ -69,6 +70,7 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
     cur: CrashThread | None = None
     vm_address: int | None = None
     i, n = 0, len(lines)
+    nframes = 0
     while i < n:
         line = lines[i][:MAX_LINE].rstrip("\r")
         i += 1
@@ -81,7 +83,10 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
         if cur is not None:
             fr = _frame(line, len(cur.frames))
             if fr is not None:
-                cur.frames.append(fr)
+                # Kept to one past each cap, so bound_report notes the cut.
+                if len(cur.frames) <= MAX_FRAMES_PER_THREAD and nframes <= MAX_FRAMES:
+                    nframes += len(cur.frames) < MAX_FRAMES_PER_THREAD
+                    cur.frames.append(fr)
                 continue
             c = _CONT.match(line)
             if c and cur.frames:
@@ -105,7 +110,8 @@ def parse_text(text: str, path: str | None = None) -> CrashReport:
                     cur.queue = nm[len("Dispatch queue:"):].strip() or None
                 else:
                     cur.name = nm
-            rep.threads.append(cur)
+            if len(rep.threads) <= MAX_THREADS:
+                rep.threads.append(cur)
             continue
         m = _THREAD_NAME.match(line)
         if m:
@@ -319,7 +325,7 @@ def _images(rep: CrashReport, lines: list[str], i: int) -> int:
             continue
         if img is None:
             rep.note(f"unusable Binary Images line: {line.strip()[:80]}")
-        else:
+        elif len(rep.images) <= MAX_IMAGES:     # one past: bound_report notes the cut
             rep.images.append(img)
     return i
 

@@ -55,7 +55,8 @@ class DyldCache:
         self.subcaches: list[SubCache] = []
         self.notes: list[str] = []
         self._images: list[CacheImage] | None = None
-        self._machos: dict[int, MachO] = {}     # image index -> parsed header (parsed once)
+        # image address -> parsed header, parsed once (aliases share an address)
+        self._machos: dict[int, MachO] = {}
         self.symbols_file_state: CacheFile | None | bool = False   # False = not looked up yet
         self.locals_table: Any = None
         self._ranges: list[tuple[int, int, CacheFile, int]] | None = None
@@ -337,9 +338,9 @@ class DyldCache:
     def image_macho(self, image: int | CacheImage) -> MachO:
         """The parsed Mach-O header (load commands, unslid addresses) of an image."""
         img = self._image(image)
-        m = self._machos.get(img.index)
+        m = self._machos.get(img.address)
         if m is None:
-            m = self._machos[img.index] = self._parse_image(img)
+            m = self._machos[img.address] = self._parse_image(img)
         return m
 
     def _parse_image(self, img: CacheImage) -> MachO:

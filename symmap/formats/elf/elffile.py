@@ -51,7 +51,9 @@ _MACHINES = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390x", 40: "arm
              42: "sh", 43: "sparcv9", 50: "ia64", 62: "x86_64", 183: "aarch64",
              243: "riscv", 258: "loongarch64"}
 
-_MAX_PHDRS = 65536     # more is not a real file; stops hostile e_phnum loops early
+# Linux's loader refuses more than 64 KiB of program headers (binfmt_elf.c
+# load_elf_phdrs: 1170 of ELF64's); each is a row, so `map` stays cheap.
+_MAX_PHDRS = 2048
 _MAX_NOTE_BYTES = 1 << 20
 
 
@@ -218,7 +220,7 @@ def _parse_phdrs(elf: ELF, lay: _Layout, off: int, entsize: int, count: int) -> 
     if entsize < lay.phdr.size:
         raise _bad(f"e_phentsize {entsize} is smaller than a program header", elf.path)
     if count > _MAX_PHDRS:
-        raise _bad(f"e_phnum {count} is implausible", elf.path)
+        raise _bad(f"e_phnum {count} is implausible ({_MAX_PHDRS} at most)", elf.path)
     check_range(len(elf.buf), off, entsize * count, "program header table", elf.path, "ELF")
     unpack = lay.phdr.unpack_from
     for i in range(count):

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from symmap.errors import CorruptInput
 from symmap.formats._binio import Buffer, bounded_count, cstring_at
 from symmap.formats.macho.load_commands import (CPU_TYPE_ARM64, CPU_TYPE_ARM64_32, CPU_TYPE_X86,
-                                                CPU_TYPE_X86_64, MH_CORE, arch_name, parse_macho)
+                                                CPU_TYPE_X86_64, MAX_CORE_SIZEOFCMDS, MH_CORE, arch_name,
+                                                parse_macho)
 
 __all__ = ["CoreSegment", "CoreThread", "CoreNote", "NoteImage", "CoreFile", "CoreMemory",
            "parse_core", "parse_thread_state", "parse_all_image_infos", "parse_load_binary",
@@ -50,6 +51,10 @@ _X32_SP, _X32_PC, _X32_WORDS = 7, 10, 11
 # arm_thread_state64: x[29] fp lr sp pc cpsr(u32) flags(u32)
 _A64_SP, _A64_PC, _A64_WORDS = 31, 32, 33
 MAX_THREAD_FLAVORS = 64         # a real LC_THREAD has a handful of flavors
+# macOS caps a task at 8,192 threads (kern.num_taskthreads); each thread's
+# frame repeats its image's path in the output.
+MAX_CORE_THREADS = 8192
+MAX_NOTE_PATH = 1024            # MAXPATHLEN
 
 
 @dataclass(slots=True)
@@ -143,12 +148,17 @@ def parse_core(buf: Buffer, path: str | None = None) -> CoreFile:
     core = CoreFile(path, n, m.is64, m.cputype, m.cpusubtype, m.ncmds, m.sizeofcmds)
     segs = [CoreSegment(sg.vmaddr, sg.vmsize, sg.fileoff, sg.filesize, sg.maxprot, sg.initprot, sg.name)
             for sg in m.segments]
-    for body, size in m.threads:
+    for body, size in m.threads[:MAX_CORE_THREADS]:
         core.threads.append(parse_thread_state(buf, body, size, m.cputype, len(core.threads)))
+    if len(m.threads) > MAX_CORE_THREADS:
+        core.problems.append(f"{len(m.threads)} LC_THREADs: only the first {MAX_CORE_THREADS} read")
     # data_owner is 16 bytes, not always NUL-terminated ("process metadata").
     core.notes = [CoreNote(nt.owner, nt.offset, nt.size, nt.cmd_offset) for nt in m.notes]
     if m.ncmds > m.sizeofcmds // 8:
         core.problems.append(f"ncmds {m.ncmds} cannot fit in sizeofcmds {m.sizeofcmds:#x}")
+    if m.cmds_not_read:
+        core.problems.append(f"load commands past {MAX_CORE_SIZEOFCMDS >> 20} MiB not read "
+                             f"({m.cmds_not_read:#x} bytes): regions past them are missing")
     _check_segments(core, segs)
     _check_notes(core)
     return core
@@ -246,18 +256,25 @@ _AII_SEG = struct.Struct("<16sQQ")        # segname vmaddr unused
 _LOAD_BINARY = struct.Struct("<I16sQQ")   # version uuid address slide, then name
 _MAIN_BIN_V1 = struct.Struct("<IIQ16sII")
 _MAIN_BIN_V2 = struct.Struct("<IIQQ16sII")
-MAX_NOTE_IMAGES = 100_000
-MAX_NOTE_SEGMENTS = 1_000
+# Per note, and for all notes together (sources/macho_core.py): entries may
+# share one segment array, so segments are counted over the whole note too.
+MAX_NOTE_IMAGES = 8192
+MAX_NOTE_SEGMENTS = 1_000               # per image
+MAX_NOTE_SEGMENTS_TOTAL = 65536
 
 
 def _uuid(raw: bytes) -> str | None:
     return raw.hex() if any(raw) else None
 
 
-def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None) -> list[NoteImage]:
+def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None, *,
+                          max_images: int = MAX_NOTE_IMAGES,
+                          max_segments: int = MAX_NOTE_SEGMENTS_TOTAL) -> list[NoteImage]:
     """Entries of an "all image infos" note (lldb save-core / Apple gcore layout v1).
 
     Internal offsets are absolute file offsets; each is bounded by the file.
+    At most ``max_images`` entries and ``max_segments`` segments in all are
+    read (a caller reading several notes passes what is left).
     Raises CorruptInput for a header that does not fit its note.
     """
     n = len(buf)
@@ -271,17 +288,19 @@ def parse_all_image_infos(buf: Buffer, note: CoreNote, path: str | None = None) 
                     path, note.offset)
     if entries_off > n:
         raise _fail("'all image infos' entries lie outside the file", path, note.offset)
-    count = min(bounded_count(count, entry_size, n - entries_off), MAX_NOTE_IMAGES)
+    count = min(bounded_count(count, entry_size, n - entries_off), max(0, max_images))
     out = []
+    segs_left = max(0, max_segments)
     for k in range(count):
         e = entries_off + k * entry_size
         path_off, uuid, load, segs_off, nsegs, executing = _AII_ENTRY.unpack_from(buf, e)
         img = NoteImage(None, _uuid(uuid), None if load == NO_ADDR else load,
                         executing=bool(executing))
         if path_off != NO_ADDR and path_off < n:
-            img.path = cstring_at(buf, path_off, 4096) or None
+            img.path = cstring_at(buf, path_off, MAX_NOTE_PATH) or None
         if segs_off != NO_ADDR and segs_off < n:
-            nsegs = min(bounded_count(nsegs, _AII_SEG.size, n - segs_off), MAX_NOTE_SEGMENTS)
+            nsegs = min(bounded_count(nsegs, _AII_SEG.size, n - segs_off), MAX_NOTE_SEGMENTS, segs_left)
+            segs_left -= nsegs
             for j in range(nsegs):
                 name, vmaddr, _u = _AII_SEG.unpack_from(buf, segs_off + j * _AII_SEG.size)
                 img.segments.append((_name16(name), vmaddr))
@@ -366,6 +385,17 @@ class CoreMemory:
         if i >= 0 and addr < self._segs[i].vmaddr + self._segs[i].present:
             return self._segs[i]
         return None
+
+    def readable(self, address: int, size: int) -> int:
+        """How many of [address, address+size) the core holds contiguously
+        (bounds a lazy buffer by the data, not by a size read from it)."""
+        got = 0
+        while got < size:
+            s = self.segment_at(address + got)
+            if s is None:
+                break
+            got += s.vmaddr + s.present - (address + got)
+        return min(got, size)
 
     def read(self, address: int, size: int) -> bytes:
         out = bytearray()

@@ -183,6 +183,7 @@ class MachO:
     minos: str | None = None
     threads: list[tuple[int, int]] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    cmds_not_read: int = 0          # bytes of a core's load commands past MAX_CORE_SIZEOFCMDS
 
     @property
     def arch(self) -> str:
@@ -288,6 +289,14 @@ def parse_fat(buf: Buffer, path: str | None = None, file_size: int | None = None
     return out
 
 
+# Real images' load commands fit in tens of KB; the kernel maps them in one
+# go.  Cores carry one LC_SEGMENT per VM region (72 bytes): 4 MiB is ~58,000
+# regions, more than a real process has; past that a core is read in part.
+# Both keep `map` under 2 s and 100 MB (bench/bounded_cost.py).
+MAX_SIZEOFCMDS = 1 << 20
+MAX_CORE_SIZEOFCMDS = 4 << 20
+
+
 def parse_macho(buf: Buffer, off: int = 0, path: str | None = None, *,
                 what: str = "Mach-O") -> MachO:
     """Parse the mach_header and load commands at ``off``: the one load-command
@@ -309,6 +318,12 @@ def parse_macho(buf: Buffer, off: int = 0, path: str | None = None, *,
     if end > len(buf):
         raise CorruptInput(what, f"load commands ({sizeofcmds:#x} bytes) run past the end of the "
                            f"data ({len(buf):#x} bytes)", path, off + hdr)
+    walk_end = end
+    if filetype == MH_CORE and sizeofcmds > MAX_CORE_SIZEOFCMDS:
+        walk_end = off + hdr + MAX_CORE_SIZEOFCMDS
+    elif filetype != MH_CORE and sizeofcmds > MAX_SIZEOFCMDS:
+        raise CorruptInput(what, f"load commands ({sizeofcmds:#x} bytes) larger than any real image "
+                           f"({MAX_SIZEOFCMDS >> 20} MiB at most)", path, off + hdr)
     p = off + hdr
     append = m.commands.append
     handlers = _HANDLERS
@@ -321,6 +336,9 @@ def parse_macho(buf: Buffer, off: int = 0, path: str | None = None, *,
         if cmdsize < 8 or p + cmdsize > end:
             raise CorruptInput(what, f"load command {i} has bad cmdsize {cmdsize:#x}"
                                + (" (< 8)" if cmdsize < 8 else " (runs past sizeofcmds)"), path, p)
+        if p + cmdsize > walk_end:
+            m.cmds_not_read = end - p
+            break
         append(LoadCommand(cmd, p, cmdsize))
         h = handlers.get(cmd)
         if h is not None:

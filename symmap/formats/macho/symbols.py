@@ -406,6 +406,15 @@ def nlist_columns(buf: Buffer, symoff: int, nsyms: int, stroff: int, strsize: in
     view = _view(buf, s0, s0 + n * st.size)
     if not isinstance(view, memoryview):
         view = memoryview(view)
+    # A lazy buffer (core or live memory) may return fewer bytes than its
+    # len() promised: keep the whole entries that came back.
+    got = len(view) // st.size
+    if got < n:
+        n = got
+        view = view[:n * st.size]
+    if not n:
+        view.release()
+        return NlistColumns([], [], [], [], table)
     try:
         if _NATIVE_LE:
             # nlist_64: n_strx u32 @0, n_type u8 @4, n_value u64 @8 (16 bytes);

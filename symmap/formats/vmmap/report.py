@@ -38,8 +38,10 @@ _PROCESS_RE = re.compile(r"^(?P<name>.*) \[(?P<pid>\d+)\]$")
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)$")
 _CELL_RE = re.compile(r"^(?:-|\d+(?:\.\d+)?[KMGT]?%?)$")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-MAX_BYTES = 64 << 20          # the largest real report seen is under 1 MB
-MAX_ROWS = 1_000_000
+# The largest real report seen is under 1 MB; these keep `map --json` of a
+# report under 2 s and 100 MB (bench/bounded_cost.py).
+MAX_BYTES = 4 << 20
+MAX_ROWS = 32768
 MAX_TABLE_COLUMNS = 16        # vmmap's widest table has 9 numeric columns
 
 
@@ -224,7 +226,8 @@ def parse_summary_text(text: str) -> list[str | SummaryTable]:
 
 def parse_vmmap_text(data: bytes, path: str | None = None) -> VmmapReport:
     if len(data) > MAX_BYTES:
-        raise CorruptInput("vmmap report", f"{len(data)} bytes is larger than any vmmap report", path)
+        raise CorruptInput("vmmap report", f"{len(data)} bytes is larger than any vmmap report "
+                           f"({MAX_BYTES >> 20} MiB at most)", path)
     text = data.decode("utf-8", "surrogateescape")
     rep = VmmapReport()
     lines = text.splitlines()
