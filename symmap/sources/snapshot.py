@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
@@ -42,13 +43,15 @@ _U64 = 1 << 64
 _MAX_SEGMENTS = 1 << 16
 _MAX_SECTIONS = 1 << 16
 _MAX_FRAMES = 1 << 16
-# Parsed JSON costs about 5x its size in memory (a real save), up to 30x
-# (``[{},{},...]``: 80 bytes per 3): refused by size and by a count of its
-# values (commas and openers, string contents included: an overcount)
-# before parsing, so loading stays under 100 MB.  A save of a process with
-# 30,000 regions is about 10 MB and 550,000 values.
-MAX_SNAPSHOT_BYTES = 16 << 20
-MAX_SNAPSHOT_VALUES = 600_000
+# Parsed whole, JSON costs about 5x its size in memory (a real save), up to
+# 30x (``[{},{},...]``).  So the big arrays (regions, images, threads) are
+# read an element at a time and each element becomes its model object at
+# once; what is parsed whole is bounded by a count of the values (commas
+# and openers, string contents included: an overcount) before parsing.
+# A save of a process with 60,000 regions and 2,000 images is about 26 MB
+# and 1.5 M values.
+MAX_SNAPSHOT_BYTES = 32 << 20
+MAX_SNAPSHOT_VALUES = 2_500_000
 _MISSING = object()
 
 
@@ -256,6 +259,8 @@ def _check_info(v: Any, where: str, o: _Obj) -> Any:
     if isinstance(v, str):
         return o.text(v, where)
     if isinstance(v, dict):
+        if not all(isinstance(k, str) for k in v):      # from_dict of a Python dict, not JSON
+            raise _Bad(where, "keys must be strings")
         return {o.text(k, where): _check_info(x, f"{where}.{k}", o) for k, x in v.items()}
     if isinstance(v, list):
         return [_check_info(x, f"{where}[{i}]", o) for i, x in enumerate(v)]
@@ -293,11 +298,17 @@ def from_dict(d: Any) -> Target:
         raise CorruptInput("snapshot", "nested too deeply") from None
 
 
-def _from_dict(d: Any) -> Target:
+def _schema_decoder(schema: Any) -> Callable[[str], str] | None:
+    return _DECODERS.get(schema) if isinstance(schema, int) and not isinstance(schema, bool) else None
+
+
+def _from_dict(d: Any, done: dict[str, list[Any]] | None = None) -> Target:
+    """``done``: arrays _parse_streaming already converted (absent from ``d``)."""
     if not isinstance(d, dict):
         raise _Bad("$", f"expected an object, got {_tname(d)}")
+    done = done or {}
     schema = d.get("schema")
-    dec = _DECODERS.get(schema) if isinstance(schema, int) and not isinstance(schema, bool) else None
+    dec = _schema_decoder(schema)
     if dec is None:
         raise _Bad("$.schema", f"unsupported schema {str(schema)[:16]!r} (this symmap reads "
                    f"{' and '.join(map(str, _DECODERS))})")
@@ -313,7 +324,7 @@ def _from_dict(d: Any) -> Target:
         if not isinstance(n, str):
             raise _Bad(f"$.notes[{i}]", f"expected a string, got {_tname(n)}")
     notes = [top.text(n, f"$.notes[{i}]") for i, n in enumerate(notes)]
-    regions = [_region(r) for r in top.each("regions")]
+    regions = done["regions"] if "regions" in done else [_region(r) for r in top.each("regions")]
     for a, b in zip(regions, regions[1:]):
         if b.start < a.start:
             raise _Bad("$.regions", "regions are not sorted by start address")
@@ -323,9 +334,9 @@ def _from_dict(d: Any) -> Target:
         arch=t.str("arch"), page_size=t.int("page_size", True), os=t.str("os"),
         os_version=t.str("os_version"), partial=t.bool("partial"),
         info=_check_info(info.d, "$.target.info", info), notes=notes, regions=regions,
-        images=[_image(i) for i in top.each("images")],
+        images=done["images"] if "images" in done else [_image(i) for i in top.each("images")],
         shared_cache=_cache(cache) if cache is not None else None,
-        threads=[_thread(th) for th in top.each("threads")],
+        threads=done["threads"] if "threads" in done else [_thread(th) for th in top.each("threads")],
         annotated=True,
     )
 
@@ -337,24 +348,106 @@ def _no_constant(name: str) -> Any:
 def load(text: str | bytes, path: str | None = None) -> Target:
     """Parse snapshot JSON text into a Target; raises CorruptInput."""
     _check_size(len(text), path)
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    values = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+    if isinstance(text, bytes):
+        text = _decode(text, path)
+    values = text.count(",") + text.count("{") + text.count("[")
     if values > MAX_SNAPSHOT_VALUES:
         raise CorruptInput("snapshot", f"more than {MAX_SNAPSHOT_VALUES} JSON values, the most symmap reads",
                            path)
     try:
-        d = json.loads(text, parse_constant=_no_constant)
+        return _from_dict(*_parse_streaming(text))
     except RecursionError:
         raise CorruptInput("snapshot", "nested too deeply", path) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        # ValueError also covers ints longer than sys.get_int_max_str_digits().
+    except _NotJSON as e:
         raise CorruptInput("snapshot", f"not JSON ({str(e)[:80]})", path) from None
-    try:
-        return _from_dict(d)
     except _Bad as e:
         raise CorruptInput("snapshot", str(e), path) from None
-    except RecursionError:
-        raise CorruptInput("snapshot", "nested too deeply", path) from None
+
+
+def _decode(raw: bytes, path: str | None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptInput("snapshot", f"not JSON ({str(e)[:80]})", path) from None
+
+
+class _NotJSON(Exception):
+    pass
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(s: str, i: int) -> int:
+    """Index of the first non-whitespace character at or after ``i``."""
+    m = _WS.match(s, i)
+    return m.end() if m is not None else i
+# Top-level arrays read an element at a time: key -> (converter, element limit).
+_STREAMED: dict[str, Callable[[_Obj], Any]] = {"regions": _region, "images": _image, "threads": _thread}
+
+
+def _parse_streaming(s: str) -> tuple[Any, dict[str, list[Any]]]:
+    """The top-level object of ``s`` as json.loads would give it, except that
+    the arrays named in _STREAMED come back converted, in the second dict,
+    each element turned into its model object as soon as it is parsed (once
+    the schema, which symmap writes first, is known).  Raises _NotJSON."""
+    raw = _DECODER.raw_decode
+    skip = _skip
+    top: Any = {}
+    done: dict[str, list[Any]] = {}
+    try:
+        i = skip(s, 0)
+        if s[i:i + 1] != "{":
+            return json.loads(s, parse_constant=_no_constant), done     # _from_dict names its type
+        i = skip(s, i + 1)
+        if s[i:i + 1] == "}":
+            i += 1
+        else:
+            while True:
+                if s[i:i + 1] != '"':
+                    raise _NotJSON(f"expected a key at char {i}")
+                key, i = raw(s, i)
+                i = skip(s, i)
+                if s[i:i + 1] != ":":
+                    raise _NotJSON(f"expected ':' at char {i}")
+                i = skip(s, i + 1)
+                conv = _STREAMED.get(key)
+                dec = _schema_decoder(top.get("schema")) if conv is not None else None
+                if conv is not None and dec is not None and s[i:i + 1] == "[":
+                    items: list[Any] = []
+                    i = skip(s, i + 1)
+                    if s[i:i + 1] == "]":
+                        i += 1
+                    else:
+                        while True:
+                            v, i = raw(s, i)
+                            items.append(conv(_Obj(v, f"$.{key}[{len(items)}]", dec)))
+                            i = skip(s, i)
+                            c = s[i:i + 1]
+                            i = skip(s, i + 1)
+                            if c == "]":
+                                break
+                            if c != ",":
+                                raise _NotJSON(f"expected ',' or ']' at char {i}")
+                    done[key] = items
+                    top.pop(key, None)
+                else:
+                    top[key], i = raw(s, i)
+                    done.pop(key, None)                 # a later duplicate key wins, as in json.loads
+                i = skip(s, i)
+                c = s[i:i + 1]
+                i = skip(s, i + 1)
+                if c == "}":
+                    break
+                if c != ",":
+                    raise _NotJSON(f"expected ',' or '}}' at char {i}")
+        if skip(s, i) != len(s):
+            raise _NotJSON(f"extra data at char {i}")
+    except ValueError as e:
+        # json's errors; also ints longer than sys.get_int_max_str_digits().
+        raise _NotJSON(str(e)) from None
+    return top, done
 
 
 def _check_size(n: int, path: str | None) -> None:
@@ -372,4 +465,7 @@ def open_file(path: str, opts: Any = None) -> Target:
             data = f.read(MAX_SNAPSHOT_BYTES + 1)
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
-    return load(data, path)
+    _check_size(len(data), path)
+    text = _decode(data, path)
+    del data                                        # the bytes and the text are not held together
+    return load(text, path)

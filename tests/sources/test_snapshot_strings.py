@@ -2,7 +2,6 @@
 (undecodable bytes, lone surrogates, and names that look like escapes)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from hypothesis import given, strategies as st
 
 from symmap.cli import cli
 from symmap.errors import CorruptInput
+from symmap.model import Record
 from symmap.render.escape import escape, json_safe, json_unescape
 from symmap.render.json import dumps, to_dict
 from symmap.render.text import render_report
@@ -56,17 +56,17 @@ def test_malformed_escapes_are_refused(bad):
 
 def _oddify(obj: Any, seen: set[int]) -> None:
     """Append ODD to every free string field of a model object, recursively."""
-    if id(obj) in seen or not dataclasses.is_dataclass(obj):
+    if id(obj) in seen or not isinstance(obj, Record):
         return
     seen.add(id(obj))
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
+    for name in type(obj).__slots__:
+        v = getattr(obj, name)
         if isinstance(v, str):
-            setattr(obj, f.name, v + ODD)
+            setattr(obj, name, v + ODD)
         elif isinstance(v, list):
             for x in v:
                 _oddify(x, seen)
-        elif dataclasses.is_dataclass(v):
+        elif isinstance(v, Record):
             _oddify(v, seen)
 
 
