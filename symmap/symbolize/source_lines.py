@@ -17,6 +17,10 @@ leading underscore (the DWARF linkage name).
 from __future__ import annotations
 
 import re
+import struct
+import sys
+from bisect import bisect_right
+from operator import ge
 from typing import Any, Callable, NamedTuple
 
 __all__ = ["SourceFrame", "LineTable", "split_name"]
@@ -63,11 +67,92 @@ def split_name(frames: tuple[SourceFrame, ...], symbol_linkage: str | None, symb
     return frames[:-1] + (last._replace(function=shown, linkage_name=sym),)
 
 
-class LineTable:
-    """Frames per address over one image's SymCache; answers are kept per
-    rva (crash reports repeat addresses) and names decoded once."""
+_NONE = 0xFFFFFFFF                      # symbolic's u32::MAX: no file/function/caller
+# SymCache v9 layout (symbolic-symcache 13.x src/raw/v9.rs): b"SYMC", u32
+# version, a 72-byte header (32-byte debug id, arch, file, function, source
+# location and range counts, string bytes, 16 reserved), then files (24
+# bytes each), functions (16), source locations (16: file, line, function,
+# caller), ranges (u32 start), string bytes; each table 8-aligned.
+_HEADER_END = 8 + 72
 
-    def __init__(self, symcache: Any, display: Callable[[str], str]) -> None:
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class _Layout(NamedTuple):
+    nfiles: int
+    functions: memoryview        # u32 words, 4 per function (name offset first)
+    locations: memoryview        # u32 words, 4 per source location
+    ranges: memoryview           # u32 start addresses, ascending
+    strings: bytes
+
+
+def _layout(raw: bytes | None) -> _Layout | None:
+    """The tables of a v9 SymCache, or None when ``raw`` is anything else
+    (other version, other byte order, sizes that do not add up): symbolic
+    then answers every lookup itself."""
+    if raw is None or len(raw) < _HEADER_END or raw[:4] != b"SYMC" or sys.byteorder != "little":
+        return None
+    version, = struct.unpack_from("<I", raw, 4)
+    nfiles, nfuncs, nlocs, nranges, nstrings = struct.unpack_from("<5I", raw, 8 + 36)
+    if version != 9 or nranges > nlocs:
+        return None
+    fo = _align8(_HEADER_END + nfiles * 24)
+    lo = _align8(fo + nfuncs * 16)
+    ro = _align8(lo + nlocs * 16)
+    so = _align8(ro + nranges * 4)
+    if so + nstrings > len(raw):
+        return None
+    mv = memoryview(raw)
+    ranges = mv[ro:ro + nranges * 4].cast("I")
+    # symbolic's binary search assumes ascending starts (its writer's
+    # BTreeMap keys); bisect agrees with it only then.
+    if any(map(ge, ranges[:-1], ranges[1:])):
+        return None
+    return _Layout(nfiles, mv[fo:fo + nfuncs * 16].cast("I"), mv[lo:lo + nlocs * 16].cast("I"),
+                   ranges, bytes(mv[so:so + nstrings]))
+
+
+def _string(table: bytes, off: int) -> str | None:
+    """watto's StringTable::read: a LEB128 length at ``off``, then that
+    many bytes of UTF-8 (None: out of bounds or not UTF-8)."""
+    n = len(table)
+    v = shift = 0
+    p = off
+    while True:
+        if p >= n or shift > 63:
+            return None
+        b = table[p]
+        p += 1
+        v |= (b & 0x7F) << shift
+        if b < 0x80:
+            break
+        shift += 7
+    if v > n - p:
+        return None
+    try:
+        return table[p:p + v].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class LineTable:
+    """Frames per address over one image's SymCache.
+
+    With the cache's bytes (``raw``, format v9) lookups never cross into
+    symbolic per address: the address's range is found by bisect over the
+    range table, its source location's chain of callers walked in the
+    location table, and each frame kept per source location, so addresses
+    share the SourceFrames (and whole caller chains) of the inline tree
+    above them.  Function names are read from the string table; file paths
+    (``join_path``/``clean_path`` in symbolic) are taken from symbolic's
+    own answer the first time a file index appears, and that answer is
+    compared with the tables' (names, lines, depth): any difference and
+    symbolic answers every lookup (``_fast`` off).  Without ``raw``, or
+    for another format, each lookup reads symbolic's C structs."""
+
+    def __init__(self, symcache: Any, display: Callable[[str], str], raw: bytes | None = None) -> None:
         from symbolic._lowlevel import ffi, lib  # noqa: PLC0415 - lazy
         self._sc = symcache                # keeps the cache (and its bytes) alive
         self._ptr = symcache._get_objptr()
@@ -80,6 +165,10 @@ class LineTable:
         self._names: dict[bytes, tuple[str, str]] = {}
         self._paths: dict[bytes, str] = {}
         self._memo: dict[int, tuple[SourceFrame, ...]] = {}
+        self._fast = _layout(raw)
+        self._chains: dict[int, tuple[SourceFrame, ...]] = {}   # source location -> its chain
+        self._funcs: dict[int, tuple[str, str]] = {}           # function index -> (shown, linkage)
+        self._files: dict[int, str | None] = {}                # file index -> full path
 
     def _name(self, raw: bytes) -> tuple[str, str]:
         got = self._names.get(raw)
@@ -92,11 +181,32 @@ class LineTable:
         """Innermost first; () when symbolic knows nothing of ``rva``, or
         knows only a symbol-table name (no file, line 0): the caller's own
         symbol index answers those."""
+        if self._fast is not None:
+            if not 0 <= rva < 1 << 32:         # symbolic: u32 addresses only
+                return ()
+            r = bisect_right(self._fast.ranges, rva) - 1
+            if r < 0:
+                return ()
+            res = self._chain(len(self._fast.locations) // 4 - len(self._fast.ranges) + r, rva)
+            if self._fast is not None:
+                if len(res) == 1 and res[0].file is None and res[0].line is None:
+                    return ()
+                return res
         got = self._memo.get(rva)
         if got is not None:
             return got
         if not 0 <= rva < 1 << 64:
             return ()
+        res = tuple(SourceFrame(*self._name(raw), path, line or None, None)
+                    for raw, path, line in self._lookup(rva))
+        if len(res) == 1 and res[0].file is None and res[0].line is None:
+            res = ()
+        if len(self._memo) < 1 << 20:
+            self._memo[rva] = res
+        return res
+
+    def _lookup(self, rva: int) -> list[tuple[bytes, str | None, int]]:
+        """symbolic's answer for ``rva``: (name, path, line) per frame."""
         rv = self._look(self._ptr, rva)
         out = []
         try:
@@ -112,13 +222,84 @@ class LineTable:
                         path = self._paths[rp] = rp.decode("utf-8", "surrogateescape")
                 if fp.owned:
                     self._sfree(self._addressof(fp))
-                fn, link = self._name(raw)
-                out.append(SourceFrame(fn, link, path, s.line or None, None))
+                out.append((raw, path, s.line))
         finally:
             self._free(self._addressof(rv))
-        res = tuple(out)
-        if len(res) == 1 and res[0].file is None and res[0].line is None:
-            res = ()
-        if len(self._memo) < 1 << 20:
-            self._memo[rva] = res
-        return res
+        return out
+
+    def _chain(self, first: int, rva: int) -> tuple[SourceFrame, ...]:
+        """Frames of source location ``first`` and its callers (the range
+        holding ``rva`` starts there)."""
+        lay = self._fast
+        assert lay is not None
+        chains = self._chains
+        got = chains.get(first)
+        if got is not None:
+            return got
+        locs = lay.locations
+        nlocs = len(locs) // 4
+        if first >= nlocs:
+            return ()
+        b = 4 * first
+        if locs[b + 3] == _NONE and locs[b] == _NONE and locs[b + 2] == _NONE and locs[b + 1] == _NONE:
+            return ()                          # symbolic's NO_SOURCE_LOCATION: an end marker
+        todo: list[int] = []
+        tail: tuple[SourceFrame, ...] = ()
+        s = first
+        while s < nlocs and len(todo) < _MAX_FRAMES:
+            t = chains.get(s)
+            if t is not None:
+                tail = t
+                break
+            todo.append(s)
+            s = locs[4 * s + 3]
+        files = self._files
+        if any(locs[4 * s] not in files for s in todo) and not self._learn(todo, tail, rva):
+            self._fast = None
+            return ()
+        for s in reversed(todo):
+            b = 4 * s
+            fn = locs[b + 2]
+            name = self._funcs.get(fn)
+            if name is None:
+                name = self._func(fn)
+            tail = ((SourceFrame(name[0], name[1], files.get(locs[b]), locs[b + 1] or None, None),)
+                    + tail)[:_MAX_FRAMES]
+            if len(chains) < 1 << 21:
+                chains[s] = tail
+        return tail
+
+    def _func(self, fn: int) -> tuple[str, str]:
+        lay = self._fast
+        assert lay is not None
+        link = "?"                             # symbolic's name of an unknown function
+        if fn < len(lay.functions) // 4:
+            link = _string(lay.strings, lay.functions[4 * fn])
+            if link is None:
+                link = "?"
+        got = self._funcs[fn] = (self._display(link) if link else link, link)
+        return got
+
+    def _learn(self, todo: list[int], tail: tuple[SourceFrame, ...], rva: int) -> bool:
+        """Take the paths of the new file indices in ``todo`` (source
+        locations, innermost first, above ``tail``) from symbolic's answer
+        for ``rva``; False when that answer is not what the tables say."""
+        lay = self._fast
+        assert lay is not None
+        locs = lay.locations
+        got = self._lookup(rva)
+        if len(got) != min(len(todo) + len(tail), _MAX_FRAMES):
+            return False
+        for s, (raw, path, line) in zip(todo, got):
+            b = 4 * s
+            name = self._funcs.get(locs[b + 2]) or self._func(locs[b + 2])
+            if line != locs[b + 1] or raw.decode("utf-8", "replace") != name[1]:
+                return False
+            fi = locs[b]
+            if fi >= lay.nfiles:
+                if path is not None:
+                    return False
+                self._files[fi] = None
+            elif self._files.setdefault(fi, path) != path:
+                return False
+        return True

@@ -229,13 +229,13 @@ class Symbolizer:
         if d is None or not d.has_dwarf:
             return None, None
         try:
-            sc = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
+            sc, raw = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
         except Exception as e:   # symbolic's errors: truncated or corrupt DWARF
             from symmap.render.escape import escape
             self.notes.append(f"debug info {d.path}: unreadable ({escape(' '.join(str(e).split()))[:200]}); "
                               "symbol-only answers")
             return None, None
-        return LineTable(sc, self._display_one), d.path
+        return LineTable(sc, self._display_one, raw), d.path
 
     def _physical(self, im: Image, frames: tuple[SourceFrame, ...], unslid: int,
                   linkage: str | None, shown: str | None, macho: bool) -> tuple[SourceFrame, ...]:
