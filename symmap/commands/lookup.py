@@ -32,6 +32,10 @@ Exit codes: 0 every address mapped; 1 some address not mapped;
 """
 
 
+# Addresses per write of --brief / --json output.
+_BATCH = 4096
+
+
 def _stdin_bytes() -> bytes:
     src = getattr(sys.stdin, "buffer", None)
     if src is not None:
@@ -186,7 +190,7 @@ def command(target: str, addresses: tuple[str, ...], as_json: bool, brief: bool,
     t = open_annotated(target, opts)
     try:
         from symmap.render.escape import escape
-        from symmap.render.lookup import JsonRenderer, TextRenderer, brief_lines
+        from symmap.render.lookup import Brief, JsonRenderer, TextRenderer
         from symmap.symbolize import Symbolizer
         sym = Symbolizer(t, opts.search_paths, dsym=opts.dsym, use_cache=not opts.no_cache,
                          demangle=not no_demangle)
@@ -198,12 +202,15 @@ def command(target: str, addresses: tuple[str, ...], as_json: bool, brief: bool,
             addrs += hits
         if brief:
             chunks = sym.resolve_many(addrs)
-            lines = brief_lines(sym, chunks, sym.chunk_frames(chunks))
+            b = Brief(sym, chunks, sym.chunk_frames(chunks))
+            del chunks
             for n in t.notes + sym.notes:
                 click.echo(f"note: {escape(n)}", err=True)
-            unmapped = lines.pop(None, False)
-            click.echo("\n".join(map(lines.__getitem__, addrs)))
-            if unmapped:
+            # A batch of lines at a time: the whole output (100 MB for
+            # 100,000 addresses with inlined frames) is never held at once.
+            for i in range(0, len(addrs), _BATCH):
+                click.echo(b.text(addrs[i:i + _BATCH]))
+            if b.unmapped:
                 click.get_current_context().exit(1)
             return
         results = sym.lookup_many(addrs)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from symmap.symbolize.source_lines import SourceFrame
     from symmap.symbolize.symbolizer import Chunk, Lookup, Symbolizer
 
-__all__ = ["TextRenderer", "JsonRenderer", "brief_lines", "source_at"]
+__all__ = ["TextRenderer", "JsonRenderer", "Brief", "brief_lines", "source_at"]
 
 
 def source_at(file: str | None, line: int | None, column: int | None) -> str:
@@ -175,76 +175,128 @@ def _needs_escape(strings: Iterable[str]) -> bool:
 def brief_lines(sym: Symbolizer, chunks: list[Chunk],
                 frames: dict[int, tuple[str, tuple[SourceFrame, ...]]] | None = None
                 ) -> dict[int | None, Any]:
-    """``frames``: address -> (image name, source frames), from
-    ``Symbolizer.chunk_frames``."""
     """address -> one atos-like line (see ``--brief``), per distinct address;
-    key None -> True when some address is not mapped.
+    key None -> True when some address is not mapped.  ``frames``: address
+    -> (image name, source frames), from ``Symbolizer.chunk_frames``."""
+    b = Brief(sym, chunks, frames)
+    out: dict[int | None, Any] = {a: b.line(a) for a in b.lines}
+    if b.unmapped:
+        out[None] = True
+    return out
+
+
+class Brief:
+    """The --brief answers of a batch, formatted lazily: ``lines`` maps an
+    address to its finished line, or (for an address with source frames)
+    to (rows of the image, frames), each frame's row formatted and escaped
+    once and shared by every address under it; ``text`` joins a run of
+    addresses at a time, so a large lookup never holds its whole output.
 
     A chunk whose addresses all have a symbol (the usual case) is formatted
     by one C-level ``map`` of ``str.__mod__``; others line by line."""
-    from symmap.render.escape import escape
-    display = sym.display_names(map(sym.chunk_names, chunks))
-    for shown in display.values():
-        if _needs_escape(shown.values()):
-            for name, v in shown.items():
-                shown[name] = escape(v)
-    no_regions = not sym._regions
-    out: dict[int | None, Any] = {}
-    for c in chunks:
-        info = c.info
-        if info is None:
-            for a, reg in zip(c.addrs, c.regions):
-                if reg is None:
-                    out[a] = f"{a:#x} not mapped"
-                    out[None] = True
-                else:
-                    out[a] = f"{a:#x} ?? (no image) {escape(reg.type or reg.kind or '-')}"
-            continue
-        where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
-        suffix = f" (in {escape(info[5].name)}) {where}"
-        shown = display[info[4]]
-        # Identity tests only: ``None in regions`` would call Region.__eq__
-        # (a dataclass's, in Python) once per address.
-        if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
-            # dict.get(name, name) at C speed; a None name maps to None.
-            get = cast("Callable[[str | None, str | None], str | None]", shown.get)
-            names = list(map(get, c.names, c.names)) if shown else c.names
-            if _needs_escape(filter(None, names)):
-                names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
-            fmt = "%#x %s + %s" + suffix.replace("%", "%%")
-            lines = list(map(fmt.__mod__, zip(c.addrs, names, c.offsets)))
-            if any(map(is_, c.names, repeat(None))):
-                # Addresses past their symbol's extent: "??" lines instead.
-                for k in compress(count(), map(is_, c.names, repeat(None))):
-                    lines[k] = f"{c.addrs[k]:#x} ??{suffix}"
-            out.update(zip(c.addrs, lines))
-            continue
-        for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):
-            if reg is None and not no_regions:
-                out[a] = f"{a:#x} not mapped"
-                out[None] = True
-            elif nm is None:
-                out[a] = f"{a:#x} ??{suffix}"
-            else:
-                out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
-    if frames:
-        # One frame's line is formatted and escaped once (addresses share frames).
-        rows_of: dict[tuple[str, SourceFrame], str] = {}
+
+    def __init__(self, sym: Symbolizer, chunks: list[Chunk],
+                 frames: dict[int, tuple[str, tuple[SourceFrame, ...]]] | None = None) -> None:
+        from symmap.render.escape import escape
+        self.escape = escape
+        self.unmapped = False
+        frames = frames or {}
+        self.lines: dict[int, Any] = {}
+        self._rows: dict[str, dict[SourceFrame, str]] = {}
+        out = self.lines
         for a, (image_name, fr) in frames.items():
-            if not fr or a not in out:
+            rows = self._rows.get(image_name)
+            if rows is None:
+                rows = self._rows[image_name] = {}
+            out[a] = (rows, image_name, fr)
+        if frames:
+            # Symbol lines only for the addresses debug info does not answer
+            # (an unmapped one among those still sets the flag).
+            kept = []
+            for c in chunks:
+                if not any(map(frames.__contains__, c.addrs)):
+                    kept.append(c)
+                    continue
+                if sym._regions and any(reg is None for a, reg in zip(c.addrs, c.regions) if a in frames):
+                    self.unmapped = True
+                kept.append(_without(c, frames))
+            chunks = kept
+        display = sym.display_names(map(sym.chunk_names, chunks))
+        for shown in display.values():
+            if _needs_escape(shown.values()):
+                for name, v in shown.items():
+                    shown[name] = escape(v)
+        no_regions = not sym._regions
+        for c in chunks:
+            if not c.addrs:
                 continue
-            rows = []
-            for f in fr:
-                row = rows_of.get((image_name, f))
-                if row is None:
-                    row = (f"{escape(f.function)} (in {escape(image_name)}) "
-                           f"({escape(source_at(f.file, f.line, f.column))})")
-                    if len(rows_of) < 1 << 20:
-                        rows_of[(image_name, f)] = row
-                rows.append(row)
-            rows[0] = f"{a:#x} {rows[0]}"
-            out[a] = "\n".join(rows)
-    return out
+            info = c.info
+            if info is None:
+                for a, reg in zip(c.addrs, c.regions):
+                    if reg is None:
+                        out[a] = f"{a:#x} not mapped"
+                        self.unmapped = True
+                    else:
+                        out[a] = f"{a:#x} ?? (no image) {escape(reg.type or reg.kind or '-')}"
+                continue
+            where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
+            suffix = f" (in {escape(info[5].name)}) {where}"
+            shown = display[info[4]]
+            # Identity tests only: ``None in regions`` would call Region.__eq__
+            # (a dataclass's, in Python) once per address.
+            if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
+                # dict.get(name, name) at C speed; a None name maps to None.
+                get = cast("Callable[[str | None, str | None], str | None]", shown.get)
+                names = list(map(get, c.names, c.names)) if shown else c.names
+                if _needs_escape(filter(None, names)):
+                    names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
+                fmt = "%#x %s + %s" + suffix.replace("%", "%%")
+                lines = list(map(fmt.__mod__, zip(c.addrs, names, c.offsets)))
+                if any(map(is_, c.names, repeat(None))):
+                    # Addresses past their symbol's extent: "??" lines instead.
+                    for k in compress(count(), map(is_, c.names, repeat(None))):
+                        lines[k] = f"{c.addrs[k]:#x} ??{suffix}"
+                out.update(zip(c.addrs, lines))
+                continue
+            for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):
+                if reg is None and not no_regions:
+                    out[a] = f"{a:#x} not mapped"
+                    self.unmapped = True
+                elif nm is None:
+                    out[a] = f"{a:#x} ??{suffix}"
+                else:
+                    out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
+
+    def _row(self, rows: dict[SourceFrame, str], image_name: str, f: SourceFrame) -> str:
+        esc = self.escape
+        row = (f"{esc(f.function)} (in {esc(image_name)}) "
+               f"({esc(source_at(f.file, f.line, f.column))})")
+        if len(rows) < 1 << 20:
+            rows[f] = row
+        return row
+
+    def line(self, a: int) -> str:
+        """The line(s) of a distinct address of the batch."""
+        v = self.lines[a]
+        if v.__class__ is str:
+            return cast(str, v)
+        rows, image_name, fr = v
+        texts = [rows.get(f) or self._row(rows, image_name, f) for f in fr]
+        return f"{a:#x} " + "\n".join(texts)
+
+    def text(self, addrs: list[int]) -> str:
+        """The lines of ``addrs`` (any order, repeats allowed) joined by newlines."""
+        return "\n".join(map(self.line, addrs))
+
+
+def _without(c: Chunk, frames: dict[int, Any]) -> Chunk:
+    """``c`` less the addresses ``frames`` answers."""
+    keep = bytes(map(frames.__contains__, c.addrs)).translate(_FLIP)
+    return c._replace(**{k: list(compress(getattr(c, k), keep))
+                         for k in ("addrs", "regions", "names", "offsets", "synthetic")})
+
+
+_FLIP = bytes([1, 0] + [0] * 254)
 
 
 def _slice_offset(r: Any) -> int | None:

@@ -20,6 +20,7 @@ import re
 import struct
 import sys
 from bisect import bisect_right
+from itertools import repeat
 from operator import ge
 from typing import Any, Callable, NamedTuple
 
@@ -204,6 +205,30 @@ class LineTable:
         if len(self._memo) < 1 << 20:
             self._memo[rva] = res
         return res
+
+    def frames_many(self, rvas: list[int]) -> list[tuple[SourceFrame, ...]]:
+        """``[frames(r) for r in rvas]``: ranges found by one C-level
+        bisect map, chains read from the per-location memo."""
+        lay = self._fast
+        if lay is None:
+            return list(map(self.frames, rvas))
+        chains = self._chains
+        first0 = len(lay.locations) // 4 - len(lay.ranges) - 1
+        out: list[tuple[SourceFrame, ...]] = []
+        add = out.append
+        for rva, r in zip(rvas, map(bisect_right, repeat(lay.ranges), rvas)):
+            if not r or not 0 <= rva < 1 << 32:
+                add(())
+                continue
+            got = chains.get(first0 + r)
+            if got is None:
+                got = self._chain(first0 + r, rva)
+                if self._fast is None:         # symbolic disagreed: it answers the rest
+                    return out + list(map(self.frames, rvas[len(out):]))
+            if len(got) == 1 and got[0].file is None and got[0].line is None:
+                got = ()
+            add(got)
+        return out
 
     def _lookup(self, rva: int) -> list[tuple[bytes, str | None, int]]:
         """symbolic's answer for ``rva``: (name, path, line) per frame."""

@@ -244,11 +244,7 @@ class Symbolizer:
         if macho:
             return split_name(frames, linkage, shown, macho)
         key = id(im)
-        own = self._own.get(key, False)
-        if own is False:
-            from symmap.symbolize.frame_names import own_symbols
-            p = im.file_path or (im.path if not im.path.startswith("[") else None)
-            own = self._own[key] = own_symbols(p) if p else None
+        own = self._own_symbols(im)
         last = frames[-1]
         name = own.find(unslid) if own is not None else None
         if name is None:
@@ -437,12 +433,35 @@ class Symbolizer:
                 continue
             base = im.load_address - slide
             macho = c.info[4]
-            for a, un, nm, syn in zip(c.addrs, c.unslid, c.names, c.synthetic):
-                fr = lt.frames(un - base)
+            frs = lt.frames_many(list(map(sub, c.unslid, repeat(base))) if base else c.unslid)
+            imn = im.name
+            own = None if macho else self._own_symbols(im)
+            if own is not None:
+                # The usual ELF answer, checked at C speed first: the symbol
+                # covering the address already names the physical frame.
+                starts, ends, onames = own.starts, own.ends, own.names
+                for a, un, nm, syn, fr, i in zip(c.addrs, c.unslid, c.names, c.synthetic, frs,
+                                                  map(bisect_right, repeat(starts), c.unslid)):
+                    if fr:
+                        if not (i and un < ends[i - 1] and onames[i - 1] == fr[-1].linkage_name):
+                            fr = self._physical(im, fr, un, None if syn else nm, None, macho)
+                        out[a] = (imn, fr)
+                continue
+            for a, un, nm, syn, fr in zip(c.addrs, c.unslid, c.names, c.synthetic, frs):
                 if fr:
                     fr = self._physical(im, fr, un, None if syn else nm, None, macho)
-                    out[a] = (im.name, fr)
+                    out[a] = (imn, fr)
         return out
+
+    def _own_symbols(self, im: Image) -> Any:
+        """frame_names.own_symbols of an ELF image's own file (kept)."""
+        key = id(im)
+        own = self._own.get(key, False)
+        if own is False:
+            from symmap.symbolize.frame_names import own_symbols
+            p = im.file_path or (im.path if not im.path.startswith("[") else None)
+            own = self._own[key] = own_symbols(p) if p else None
+        return own
 
     # -- batches ----------------------------------------------------------
 
