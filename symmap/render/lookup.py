@@ -202,7 +202,8 @@ class Brief:
         self.unmapped = False
         frames = frames or {}
         self.lines: dict[int, Any] = {}
-        self._rows: dict[str, dict[SourceFrame, str]] = {}
+        self._rows: dict[str, dict[int, tuple[SourceFrame, str]]] = {}
+        self._esc: dict[str, str] = {}
         out = self.lines
         for a, (image_name, fr) in frames.items():
             rows = self._rows.get(image_name)
@@ -267,12 +268,28 @@ class Brief:
                 else:
                     out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
 
-    def _row(self, rows: dict[SourceFrame, str], image_name: str, f: SourceFrame) -> str:
-        esc = self.escape
-        row = (f"{esc(f.function)} (in {esc(image_name)}) "
-               f"({esc(source_at(f.file, f.line, f.column))})")
+    def _row(self, rows: dict[int, tuple[SourceFrame, str]], image_name: str, f: SourceFrame) -> str:
+        # escape() works character by character, so the escaped
+        # ``FILE:LINE`` is the escaped file plus ``:LINE``; escaped names,
+        # paths and image names are kept per string.
+        esc = self._esc
+        fn, path = f.function, f.file or "??"
+        e_fn = esc.get(fn)
+        if e_fn is None:
+            e_fn = esc[fn] = self.escape(fn)
+        e_path = esc.get(path)
+        if e_path is None:
+            e_path = esc[path] = self.escape(path)
+        e_img = esc.get(image_name)
+        if e_img is None:
+            e_img = esc[image_name] = self.escape(image_name)
+        if f.line is not None:
+            e_path += f":{f.line}" if f.column is None else f":{f.line}:{f.column}"
+        row = f"{e_fn} (in {e_img}) ({e_path})"
         if len(rows) < 1 << 20:
-            rows[f] = row
+            rows[id(f)] = (f, row)         # the frame is kept with its row: its id stays its own
+        if len(esc) > 1 << 20:
+            esc.clear()
         return row
 
     def line(self, a: int) -> str:
@@ -281,7 +298,13 @@ class Brief:
         if v.__class__ is str:
             return cast(str, v)
         rows, image_name, fr = v
-        texts = [rows.get(f) or self._row(rows, image_name, f) for f in fr]
+        texts = []
+        for f in fr:
+            # Keyed by identity: LineTable shares one SourceFrame per source
+            # location across addresses (a namedtuple's hash is recomputed
+            # on every lookup).
+            got = rows.get(id(f))
+            texts.append(got[1] if got is not None and got[0] is f else self._row(rows, image_name, f))
         return f"{a:#x} " + "\n".join(texts)
 
     def text(self, addrs: list[int]) -> str:

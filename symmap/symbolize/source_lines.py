@@ -170,6 +170,7 @@ class LineTable:
         self._chains: dict[int, tuple[SourceFrame, ...]] = {}   # source location -> its chain
         self._funcs: dict[int, tuple[str, str]] = {}           # function index -> (shown, linkage)
         self._files: dict[int, str | None] = {}                # file index -> full path
+        self._shared: dict[tuple[int, int, int], SourceFrame] = {}
 
     def _name(self, raw: bytes) -> tuple[str, str]:
         got = self._names.get(raw)
@@ -268,28 +269,41 @@ class LineTable:
         b = 4 * first
         if locs[b + 3] == _NONE and locs[b] == _NONE and locs[b + 2] == _NONE and locs[b + 1] == _NONE:
             return ()                          # symbolic's NO_SOURCE_LOCATION: an end marker
-        todo: list[int] = []
+        files, funcs = self._files, self._funcs
+        todo: list[tuple[int, int, int, int]] = []
         tail: tuple[SourceFrame, ...] = ()
+        new_file = False
         s = first
         while s < nlocs and len(todo) < _MAX_FRAMES:
             t = chains.get(s)
             if t is not None:
                 tail = t
                 break
-            todo.append(s)
-            s = locs[4 * s + 3]
-        files = self._files
-        if any(locs[4 * s] not in files for s in todo) and not self._learn(todo, tail, rva):
+            b = 4 * s
+            fi, line, fn, up = locs[b:b + 4]
+            if fi not in files:
+                new_file = True
+            todo.append((s, fi, line, fn))
+            s = up
+        if new_file and not self._learn(todo, tail, rva):
             self._fast = None
             return ()
-        for s in reversed(todo):
-            b = 4 * s
-            fn = locs[b + 2]
-            name = self._funcs.get(fn)
-            if name is None:
-                name = self._func(fn)
-            tail = ((SourceFrame(name[0], name[1], files.get(locs[b]), locs[b + 1] or None, None),)
-                    + tail)[:_MAX_FRAMES]
+        shared = self._shared
+        for s, fi, line, fn in reversed(todo):
+            # One SourceFrame per (function, file, line): renderers key
+            # their formatted rows by the frame's identity.
+            key = (fn, fi, line)
+            f = shared.get(key)
+            if f is None:
+                name = funcs.get(fn)
+                if name is None:
+                    name = self._func(fn)
+                f = SourceFrame(name[0], name[1], files[fi], line or None, None)
+                if len(shared) < 1 << 21:
+                    shared[key] = f
+            tail = (f,) + tail
+            if len(tail) > _MAX_FRAMES:
+                tail = tail[:_MAX_FRAMES]
             if len(chains) < 1 << 21:
                 chains[s] = tail
         return tail
@@ -305,22 +319,20 @@ class LineTable:
         got = self._funcs[fn] = (self._display(link) if link else link, link)
         return got
 
-    def _learn(self, todo: list[int], tail: tuple[SourceFrame, ...], rva: int) -> bool:
-        """Take the paths of the new file indices in ``todo`` (source
-        locations, innermost first, above ``tail``) from symbolic's answer
-        for ``rva``; False when that answer is not what the tables say."""
+    def _learn(self, todo: list[tuple[int, int, int, int]], tail: tuple[SourceFrame, ...], rva: int) -> bool:
+        """Take the paths of the new file indices in ``todo`` ((location,
+        file, line, function), innermost first, above ``tail``) from
+        symbolic's answer for ``rva``; False when that answer is not what
+        the tables say."""
         lay = self._fast
         assert lay is not None
-        locs = lay.locations
         got = self._lookup(rva)
         if len(got) != min(len(todo) + len(tail), _MAX_FRAMES):
             return False
-        for s, (raw, path, line) in zip(todo, got):
-            b = 4 * s
-            name = self._funcs.get(locs[b + 2]) or self._func(locs[b + 2])
-            if line != locs[b + 1] or raw.decode("utf-8", "replace") != name[1]:
+        for (_s, fi, line, fn), (raw, path, sline) in zip(todo, got):
+            name = self._funcs.get(fn) or self._func(fn)
+            if sline != line or raw.decode("utf-8", "replace") != name[1]:
                 return False
-            fi = locs[b]
             if fi >= lay.nfiles:
                 if path is not None:
                     return False
