@@ -8,7 +8,9 @@ binaries too.
 """
 from __future__ import annotations
 
+import os
 import platform
+from typing import Any
 
 from symmap.errors import BadTarget, CorruptInput
 from symmap.formats.elf import elffile as _elf
@@ -145,9 +147,12 @@ def open_file(path: str, opts: OpenOptions) -> Target:
     Raises CorruptInput (exit 2) for a truncated or corrupt file, BadTarget
     for an ``--arch`` the file lacks.
     """
+    import mmap
     try:
         with open(path, "rb") as f:
-            buf = f.read()
+            # Mapped, not read: only the pages parsed (headers) or read
+            # through target.memory become resident.
+            buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
     if _elf.is_elf(buf):
