@@ -130,6 +130,8 @@ def _image_relative(t: Target, items: list[Any]) -> list[int]:
     path, then basename (one image must match)."""
     from symmap.errors import BadTarget
     from symmap.render.escape import escape
+    if tuple not in map(type, items):
+        return items                     # addresses only (stdin's usual case)
     by_path = {im.path: im for im in t.images}
     out: list[int] = []
     for it in items:

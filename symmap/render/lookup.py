@@ -10,9 +10,10 @@ see README "lookup --json".
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from itertools import compress, count, repeat
-from operator import is_
+from operator import is_, mod
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 if TYPE_CHECKING:
@@ -179,21 +180,24 @@ def brief_lines(sym: Symbolizer, chunks: list[Chunk],
     key None -> True when some address is not mapped.  ``frames``: address
     -> (image name, source frames), from ``Symbolizer.chunk_frames``."""
     b = Brief(sym, chunks, frames)
-    out: dict[int | None, Any] = {a: b.line(a) for a in b.lines}
+    out: dict[int | None, Any] = {a: b.line(a) for a in b.addresses()}
     if b.unmapped:
         out[None] = True
     return out
 
 
 class Brief:
-    """The --brief answers of a batch, formatted lazily: ``lines`` maps an
-    address to its finished line, or (for an address with source frames)
-    to (rows of the image, frames), each frame's row formatted and escaped
-    once and shared by every address under it; ``text`` joins a run of
-    addresses at a time, so a large lookup never holds its whole output.
+    """The --brief answers of a batch, formatted when written: ``text``
+    formats a run of addresses at a time, so a large lookup never holds
+    its whole output (nor one string per address).
 
-    A chunk whose addresses all have a symbol (the usual case) is formatted
-    by one C-level ``map`` of ``str.__mod__``; others line by line."""
+    Addresses are kept as columns (distinct addresses ascending, their
+    shown names, offsets and a line format per chunk), found by bisect and
+    formatted by C-level maps of ``str.__mod__``; ``lines`` holds the
+    others: an address's finished line (no symbol, not mapped, ...) or, for
+    an address with source frames, (rows of the image, image name,
+    frames), each frame's row formatted and escaped once and shared by
+    every address under it."""
 
     def __init__(self, sym: Symbolizer, chunks: list[Chunk],
                  frames: dict[int, tuple[str, tuple[SourceFrame, ...]]] | None = None) -> None:
@@ -204,12 +208,22 @@ class Brief:
         self.lines: dict[int, Any] = {}
         self._rows: dict[str, dict[int, tuple[SourceFrame, str]]] = {}
         self._esc: dict[str, str] = {}
+        # Columns over every distinct address (ascending): shown name,
+        # offset, index of the chunk's format in _fmts.  Addresses in
+        # ``lines`` have placeholders there.
+        self._u: list[int] = []
+        self._names: list[Any] = []
+        self._offs: list[Any] = []
+        self._fmt: list[int] = []
+        self._fmts: list[str] = ["%#x %s%s"]
         out = self.lines
         for a, (image_name, fr) in frames.items():
             rows = self._rows.get(image_name)
             if rows is None:
                 rows = self._rows[image_name] = {}
             out[a] = (rows, image_name, fr)
+        for c in chunks:
+            self._u += c.addrs
         if frames:
             # Symbol lines only for the addresses debug info does not answer
             # (an unmapped one among those still sets the flag).
@@ -228,9 +242,19 @@ class Brief:
                 for name, v in shown.items():
                     shown[name] = escape(v)
         no_regions = not sym._regions
+        # Columns for every address first (placeholders), then the chunks
+        # the fast path formats fill theirs in, in place.
+        n_all = len(self._u)
+        self._names = [None] * n_all
+        self._offs = [None] * n_all
+        self._fmt = [0] * n_all
+        p = 0
         for c in chunks:
-            if not c.addrs:
+            n = len(c.addrs)
+            if not n:
                 continue
+            if frames:
+                p = bisect_left(self._u, c.addrs[0])
             info = c.info
             if info is None:
                 for a, reg in zip(c.addrs, c.regions):
@@ -239,25 +263,29 @@ class Brief:
                         self.unmapped = True
                     else:
                         out[a] = f"{a:#x} ?? (no image) {escape(reg.type or reg.kind or '-')}"
+                p += n
                 continue
             where = escape(info[6]) + ("," + escape(c.section) if c.section else "")
             suffix = f" (in {escape(info[5].name)}) {where}"
             shown = display[info[4]]
             # Identity tests only: ``None in regions`` would call Region.__eq__
             # (a dataclass's, in Python) once per address.
-            if not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None)))):
+            fast = not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None))))
+            if fast and (not frames or c.addrs == self._u[p:p + n]):
                 # dict.get(name, name) at C speed; a None name maps to None.
                 get = cast("Callable[[str | None, str | None], str | None]", shown.get)
                 names = list(map(get, c.names, c.names)) if shown else c.names
                 if _needs_escape(filter(None, names)):
                     names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
-                fmt = "%#x %s + %s" + suffix.replace("%", "%%")
-                lines = list(map(fmt.__mod__, zip(c.addrs, names, c.offsets)))
+                self._fmts.append("%#x %s + %s" + suffix.replace("%", "%%"))
+                self._names[p:p + n] = names
+                self._offs[p:p + n] = c.offsets
+                self._fmt[p:p + n] = repeat(len(self._fmts) - 1, n)
                 if any(map(is_, c.names, repeat(None))):
                     # Addresses past their symbol's extent: "??" lines instead.
                     for k in compress(count(), map(is_, c.names, repeat(None))):
-                        lines[k] = f"{c.addrs[k]:#x} ??{suffix}"
-                out.update(zip(c.addrs, lines))
+                        out[c.addrs[k]] = f"{c.addrs[k]:#x} ??{suffix}"
+                p += n
                 continue
             for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):
                 if reg is None and not no_regions:
@@ -267,6 +295,11 @@ class Brief:
                     out[a] = f"{a:#x} ??{suffix}"
                 else:
                     out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
+            p += n
+
+    def addresses(self) -> list[int]:
+        """The distinct addresses, ascending."""
+        return self._u
 
     def _row(self, rows: dict[int, tuple[SourceFrame, str]], image_name: str, f: SourceFrame) -> str:
         # escape() works character by character, so the escaped
@@ -293,30 +326,54 @@ class Brief:
         return row
 
     def line(self, a: int) -> str:
-        """The line(s) of a distinct address of the batch."""
-        v = self.lines[a]
-        if v.__class__ is str:
-            return cast(str, v)
+        """The line(s) of a distinct address of the batch (KeyError for another)."""
+        v = self.lines.get(a)
+        if v is None:
+            k = bisect_left(self._u, a)
+            if k == len(self._u) or self._u[k] != a:
+                raise KeyError(a)
+            return self._fmts[self._fmt[k]] % (a, self._names[k], self._offs[k])
+        if isinstance(v, str):
+            return v
         rows, image_name, fr = v
         texts = []
         for f in fr:
-            # Keyed by identity: LineTable shares one SourceFrame per source
-            # location across addresses (a namedtuple's hash is recomputed
-            # on every lookup).
+            # Keyed by identity: LineTable shares one SourceFrame per
+            # (function, file, line) (a namedtuple's hash is recomputed on
+            # every lookup).
             got = rows.get(id(f))
             texts.append(got[1] if got is not None and got[0] is f else self._row(rows, image_name, f))
         return f"{a:#x} " + "\n".join(texts)
 
     def text(self, addrs: list[int]) -> str:
-        """The lines of ``addrs`` (any order, repeats allowed) joined by newlines."""
-        return "\n".join(map(self.line, addrs))
+        """The lines of ``addrs`` (any order, repeats allowed; each one of
+        the batch's) joined by newlines."""
+        if len(self.lines) * 2 > len(self._u):
+            return "\n".join(map(self.line, addrs))
+        # Mostly columns: every line by C-level maps, then the few others.
+        u = self._u
+        ks = list(map(bisect_left, repeat(u), addrs))
+        try:
+            ok = list(map(u.__getitem__, ks)) == addrs
+        except IndexError:
+            ok = False
+        if not ok:
+            raise KeyError("an address not of this batch")
+        lines = list(map(mod, map(self._fmts.__getitem__, map(self._fmt.__getitem__, ks)),
+                         zip(addrs, map(self._names.__getitem__, ks), map(self._offs.__getitem__, ks))))
+        if self.lines:
+            for i in compress(count(), map(self.lines.__contains__, addrs)):
+                lines[i] = self.line(addrs[i])
+        return "\n".join(lines)
 
 
 def _without(c: Chunk, frames: dict[int, Any]) -> Chunk:
     """``c`` less the addresses ``frames`` answers."""
     keep = bytes(map(frames.__contains__, c.addrs)).translate(_FLIP)
-    return c._replace(**{k: list(compress(getattr(c, k), keep))
-                         for k in ("addrs", "regions", "names", "offsets", "synthetic")})
+    def pick(col: list[Any]) -> list[Any]:
+        return list(compress(col, keep))
+    return c._replace(addrs=pick(c.addrs), regions=pick(c.regions), names=pick(c.names),
+                      offsets=pick(c.offsets), synthetic=pick(c.synthetic))
 
 
 _FLIP = bytes([1, 0] + [0] * 254)

@@ -311,11 +311,9 @@ class LineTable:
     def _func(self, fn: int) -> tuple[str, str]:
         lay = self._fast
         assert lay is not None
-        link = "?"                             # symbolic's name of an unknown function
-        if fn < len(lay.functions) // 4:
-            link = _string(lay.strings, lay.functions[4 * fn])
-            if link is None:
-                link = "?"
+        link = _string(lay.strings, lay.functions[4 * fn]) if fn < len(lay.functions) // 4 else None
+        if link is None:
+            link = "?"                         # symbolic's name of an unknown function
         got = self._funcs[fn] = (self._display(link) if link else link, link)
         return got
 
