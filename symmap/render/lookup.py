@@ -277,14 +277,18 @@ class Brief:
                 names = list(map(get, c.names, c.names)) if shown else c.names
                 if _needs_escape(filter(None, names)):
                     names = [nm if nm is None or nm in shown else escape(nm) for nm in names]
-                self._fmts.append("%#x %s + %s" + suffix.replace("%", "%%"))
+                sfx = suffix.replace("%", "%%")
+                j = len(self._fmts)
+                self._fmts.append("%#x %s + %s" + sfx)
                 self._names[p:p + n] = names
                 self._offs[p:p + n] = c.offsets
-                self._fmt[p:p + n] = repeat(len(self._fmts) - 1, n)
                 if any(map(is_, c.names, repeat(None))):
-                    # Addresses past their symbol's extent: "??" lines instead.
-                    for k in compress(count(), map(is_, c.names, repeat(None))):
-                        out[c.addrs[k]] = f"{c.addrs[k]:#x} ??{suffix}"
+                    # No symbol covers these: "??" lines (%.0s prints
+                    # nothing of the name and offset columns).
+                    self._fmts.append("%#x ??%.0s%.0s" + sfx)
+                    self._fmt[p:p + n] = map((j, j + 1).__getitem__, map(is_, c.names, repeat(None)))
+                else:
+                    self._fmt[p:p + n] = repeat(j, n)
                 p += n
                 continue
             for a, nm, off, syn, reg in zip(c.addrs, c.names, c.offsets, c.synthetic, c.regions):

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
-from operator import and_, is_, lt, not_, sub
+from itertools import chain, repeat
+from operator import sub
 from typing import Any, Iterable, NamedTuple
 
 from symmap.model import Image, Region, Segment, Target
@@ -32,9 +32,6 @@ from symmap.symbolize.index_loaders import load_index
 from symmap.symbolize.source_lines import LineTable, SourceFrame, split_name
 
 __all__ = ["Lookup", "Symbolizer", "Chunk"]
-
-_NO_SIZE = 1 << 65          # above any offset: "no size known"
-_MISS: Any = object()      # start column value of an address no entry covers
 
 
 @dataclass(slots=True)
@@ -546,34 +543,35 @@ class Symbolizer:
         if idx is None:
             return Chunk(c, regs, info, section, [None] * n, [None] * n, [False] * n, cu)
         starts, ends1, by_addr, decode = idx.starts, idx.ends1, idx.by_addr, idx.decode
-        if not starts:
-            return Chunk(c, regs, info, section, [None] * n, [None] * n, [False] * n, cu)
-        # Columns, each one C-level map: entry index (bisect), hit test
-        # (below the entry's end), start, offset, past a known size.
-        ii = list(map(bisect_right, repeat(starts), cu))
-        hit = list(map(lt, cu, map(ends1.__getitem__, ii)))
-        st: list[Any] = list(map(starts.__getitem__, map(sub, ii, repeat(1))))
-        offs: list[Any] = list(map(sub, cu, st))
-        if idx.sizes:
-            # sizes holds non-zero sizes only; no size: never past it.
-            hit = list(map(and_, hit, map(lt, offs, map(idx.sizes.get, st, repeat(_NO_SIZE)))))
-        if not all(hit):
-            for k in compress(range(n), map(not_, hit)):
-                st[k] = _MISS
-                offs[k] = None
-        # Names decoded once per distinct start (lazy string-table tokens).
-        for a in set(st):
-            if by_addr.get(a).__class__ is int:
-                by_addr[a] = decode(by_addr[a])
-        out_names: list[str | None] = list(map(by_addr.get, st))
+        sizes = idx.sizes or None
+        out_names: list[str | None] = []
+        out_offs: list[int | None] = []
         synth = [False] * n
-        if None in out_names:
-            # None: a miss, or a function start with no name (``image+0x…``).
-            for k in compress(range(n), map(is_, out_names, repeat(None))):
-                if st[k] is not _MISS:
-                    out_names[k] = f"{idx.image_name}+{st[k] - idx.image_base:#x}"
+        add_name, add_off = out_names.append, out_offs.append
+        k = 0
+        for x, i in zip(cu, map(bisect_right, repeat(starts), cu)):
+            if x < ends1[i]:
+                st = starts[i - 1]
+                off = x - st
+                if sizes is not None:
+                    sz = sizes.get(st)
+                    if sz and off >= sz:
+                        add_name(None)
+                        add_off(None)
+                        k += 1
+                        continue
+                nm = by_addr[st]
+                if nm.__class__ is int:
+                    nm = by_addr[st] = decode(nm)
+                elif nm is None:
+                    nm = f"{idx.image_name}+{st - idx.image_base:#x}"
                     synth[k] = True
-        out_offs = offs
+                add_name(nm)
+                add_off(off)
+            else:
+                add_name(None)
+                add_off(None)
+            k += 1
         return Chunk(c, regs, info, section, out_names, out_offs, synth, cu)
 
     def lookup_many(self, addrs: Iterable[int]) -> list[Lookup]:
