@@ -205,8 +205,12 @@ class Brief:
         self.escape = escape
         self.unmapped = False
         frames = frames or {}
-        self.lines: dict[int, Any] = {}
-        self._rows: dict[str, dict[int, tuple[SourceFrame, str]]] = {}
+        self.lines: dict[int, str] = {}
+        self._frames = frames
+        # Per image: id(frame) -> its row; _alive keeps those frames (and
+        # so their ids) for as long as the rows are kept.
+        self._rows: dict[str, dict[int, str]] = {}
+        self._alive: list[SourceFrame] = []
         self._esc: dict[str, str] = {}
         # Columns over every distinct address (ascending): shown name,
         # offset, index of the chunk's format in _fmts.  Addresses in
@@ -217,11 +221,6 @@ class Brief:
         self._fmt: list[int] = []
         self._fmts: list[str] = ["%#x %s%s"]
         out = self.lines
-        for a, (image_name, fr) in frames.items():
-            rows = self._rows.get(image_name)
-            if rows is None:
-                rows = self._rows[image_name] = {}
-            out[a] = (rows, image_name, fr)
         for c in chunks:
             self._u += c.addrs
         if frames:
@@ -305,7 +304,7 @@ class Brief:
         """The distinct addresses, ascending."""
         return self._u
 
-    def _row(self, rows: dict[int, tuple[SourceFrame, str]], image_name: str, f: SourceFrame) -> str:
+    def _row(self, rows: dict[int, str], image_name: str, f: SourceFrame) -> str:
         # escape() works character by character, so the escaped
         # ``FILE:LINE`` is the escaped file plus ``:LINE``; escaped names,
         # paths and image names are kept per string.
@@ -324,35 +323,42 @@ class Brief:
             e_path += f":{f.line}" if f.column is None else f":{f.line}:{f.column}"
         row = f"{e_fn} (in {e_img}) ({e_path})"
         if len(rows) < 1 << 20:
-            rows[id(f)] = (f, row)         # the frame is kept with its row: its id stays its own
+            rows[id(f)] = row
+            self._alive.append(f)
         if len(esc) > 1 << 20:
             esc.clear()
         return row
 
     def line(self, a: int) -> str:
         """The line(s) of a distinct address of the batch (KeyError for another)."""
+        got = self._frames.get(a)
+        if got is not None:
+            image_name, fr = got
+            rows = self._rows.get(image_name)
+            if rows is None:
+                rows = self._rows[image_name] = {}
+            # Rows keyed by identity: LineTable shares one SourceFrame per
+            # (function, file, line); a namedtuple's hash would be
+            # recomputed on every lookup.
+            texts = list(map(rows.get, map(id, fr)))
+            if None in texts:
+                texts = [t if t is not None else self._row(rows, image_name, f) for t, f in zip(texts, fr)]
+            return f"{a:#x} " + "\n".join(cast("list[str]", texts))
         v = self.lines.get(a)
-        if v is None:
-            k = bisect_left(self._u, a)
-            if k == len(self._u) or self._u[k] != a:
-                raise KeyError(a)
-            return self._fmts[self._fmt[k]] % (a, self._names[k], self._offs[k])
-        if isinstance(v, str):
+        if v is not None:
             return v
-        rows, image_name, fr = v
-        texts = []
-        for f in fr:
-            # Keyed by identity: LineTable shares one SourceFrame per
-            # (function, file, line) (a namedtuple's hash is recomputed on
-            # every lookup).
-            got = rows.get(id(f))
-            texts.append(got[1] if got is not None and got[0] is f else self._row(rows, image_name, f))
-        return f"{a:#x} " + "\n".join(texts)
+        k = bisect_left(self._u, a)
+        if k == len(self._u) or self._u[k] != a:
+            raise KeyError(a)
+        return self._fmts[self._fmt[k]] % (a, self._names[k], self._offs[k])
+
+    def _special(self, a: int) -> bool:
+        return a in self.lines or a in self._frames
 
     def text(self, addrs: list[int]) -> str:
         """The lines of ``addrs`` (any order, repeats allowed; each one of
         the batch's) joined by newlines."""
-        if len(self.lines) * 2 > len(self._u):
+        if (len(self.lines) + len(self._frames)) * 2 > len(self._u):
             return "\n".join(map(self.line, addrs))
         # Mostly columns: every line by C-level maps, then the few others.
         u = self._u
@@ -365,8 +371,8 @@ class Brief:
             raise KeyError("an address not of this batch")
         lines = list(map(mod, map(self._fmts.__getitem__, map(self._fmt.__getitem__, ks)),
                          zip(addrs, map(self._names.__getitem__, ks), map(self._offs.__getitem__, ks))))
-        if self.lines:
-            for i in compress(count(), map(self.lines.__contains__, addrs)):
+        if self.lines or self._frames:
+            for i in compress(count(), map(self._special, addrs)):
                 lines[i] = self.line(addrs[i])
         return "\n".join(lines)
 

@@ -87,6 +87,11 @@ class _Layout(NamedTuple):
     locations: memoryview        # u32 words, 4 per source location
     ranges: memoryview           # u32 start addresses, ascending
     strings: bytes
+    raw: bytes                   # the whole cache, for _LOC.unpack_from
+    loc_offset: int              # where the source locations start in raw
+
+
+_LOC = struct.Struct("<4I")      # file, line, function, caller
 
 
 def _layout(raw: bytes | None) -> _Layout | None:
@@ -112,7 +117,7 @@ def _layout(raw: bytes | None) -> _Layout | None:
     if any(map(ge, ranges[:-1], ranges[1:])):
         return None
     return _Layout(nfiles, mv[fo:fo + nfuncs * 16].cast("I"), mv[lo:lo + nlocs * 16].cast("I"),
-                   ranges, bytes(mv[so:so + nstrings]))
+                   ranges, bytes(mv[so:so + nstrings]), raw, lo)
 
 
 def _string(table: bytes, off: int) -> str | None:
@@ -262,12 +267,11 @@ class LineTable:
         got = chains.get(first)
         if got is not None:
             return got
-        locs = lay.locations
-        nlocs = len(locs) // 4
+        nlocs = len(lay.locations) // 4
         if first >= nlocs:
             return ()
-        b = 4 * first
-        if locs[b + 3] == _NONE and locs[b] == _NONE and locs[b + 2] == _NONE and locs[b + 1] == _NONE:
+        unpack, raw, lo = _LOC.unpack_from, lay.raw, lay.loc_offset
+        if unpack(raw, lo + 16 * first) == (_NONE, _NONE, _NONE, _NONE):
             return ()                          # symbolic's NO_SOURCE_LOCATION: an end marker
         files, funcs = self._files, self._funcs
         todo: list[tuple[int, int, int, int]] = []
@@ -279,8 +283,7 @@ class LineTable:
             if t is not None:
                 tail = t
                 break
-            b = 4 * s
-            fi, line, fn, up = locs[b:b + 4]
+            fi, line, fn, up = unpack(raw, lo + 16 * s)
             if fi not in files:
                 new_file = True
             todo.append((s, fi, line, fn))
