@@ -231,7 +231,9 @@ class Brief:
                 if not any(map(frames.__contains__, c.addrs)):
                     kept.append(c)
                     continue
-                if sym._regions and any(reg is None for a, reg in zip(c.addrs, c.regions) if a in frames):
+                # Identity tests first (Region.__eq__ is a dataclass's, in Python).
+                if (sym._regions and any(map(is_, c.regions, repeat(None)))
+                        and any(reg is None for a, reg in zip(c.addrs, c.regions) if a in frames)):
                     self.unmapped = True
                 kept.append(_without(c, frames))
             chunks = kept

@@ -92,6 +92,7 @@ class _Layout(NamedTuple):
 
 
 _LOC = struct.Struct("<4I")      # file, line, function, caller
+_NO_LOCATION = (_NONE, _NONE, _NONE, _NONE)
 
 
 def _layout(raw: bytes | None) -> _Layout | None:
@@ -271,9 +272,22 @@ class LineTable:
         if first >= nlocs:
             return ()
         unpack, raw, lo = _LOC.unpack_from, lay.raw, lay.loc_offset
-        if unpack(raw, lo + 16 * first) == (_NONE, _NONE, _NONE, _NONE):
+        rec = unpack(raw, lo + 16 * first)
+        if rec == _NO_LOCATION:
             return ()                          # symbolic's NO_SOURCE_LOCATION: an end marker
-        files, funcs = self._files, self._funcs
+        files = self._files
+        fi, line, fn, up = rec
+        parent = chains.get(up)
+        if parent is not None and fi in files and len(chains) < 1 << 21:
+            # The usual case: a new innermost location under a known chain.
+            f = self._shared.get((fn, fi, line))
+            if f is None:
+                f = self._frame(fn, fi, line)
+            tail = (f,) + parent
+            if len(tail) > _MAX_FRAMES:
+                tail = tail[:_MAX_FRAMES]
+            chains[first] = tail
+            return tail
         todo: list[tuple[int, int, int, int]] = []
         tail: tuple[SourceFrame, ...] = ()
         new_file = False
@@ -293,23 +307,26 @@ class LineTable:
             return ()
         shared = self._shared
         for s, fi, line, fn in reversed(todo):
-            # One SourceFrame per (function, file, line): renderers key
-            # their formatted rows by the frame's identity.
-            key = (fn, fi, line)
-            f = shared.get(key)
+            f = shared.get((fn, fi, line))
             if f is None:
-                name = funcs.get(fn)
-                if name is None:
-                    name = self._func(fn)
-                f = SourceFrame(name[0], name[1], files[fi], line or None, None)
-                if len(shared) < 1 << 21:
-                    shared[key] = f
+                f = self._frame(fn, fi, line)
             tail = (f,) + tail
             if len(tail) > _MAX_FRAMES:
                 tail = tail[:_MAX_FRAMES]
             if len(chains) < 1 << 21:
                 chains[s] = tail
         return tail
+
+    def _frame(self, fn: int, fi: int, line: int) -> SourceFrame:
+        """One SourceFrame per (function, file, line), kept: renderers key
+        their formatted rows by the frame's identity."""
+        name = self._funcs.get(fn)
+        if name is None:
+            name = self._func(fn)
+        f = SourceFrame(name[0], name[1], self._files[fi], line or None, None)
+        if len(self._shared) < 1 << 21:
+            self._shared[(fn, fi, line)] = f
+        return f
 
     def _func(self, fn: int) -> tuple[str, str]:
         lay = self._fast
