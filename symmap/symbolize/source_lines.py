@@ -283,11 +283,11 @@ class LineTable:
             f = self._shared.get((fn, fi, line))
             if f is None:
                 f = self._frame(fn, fi, line)
-            tail = (f,) + parent
-            if len(tail) > _MAX_FRAMES:
-                tail = tail[:_MAX_FRAMES]
-            chains[first] = tail
-            return tail
+            one = (f,) + parent
+            if len(one) > _MAX_FRAMES:
+                one = one[:_MAX_FRAMES]
+            chains[first] = one
+            return one
         todo: list[tuple[int, int, int, int]] = []
         tail: tuple[SourceFrame, ...] = ()
         new_file = False
