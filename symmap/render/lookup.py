@@ -121,6 +121,8 @@ class JsonRenderer:
         self.region_dict = region_dict
         self._regions: dict[int, str] = {}
         self._strs: dict[str, str] = {}
+        self._frames: dict[int, str] = {}
+        self._alive: list[SourceFrame] = []
 
     def s(self, v: str | None) -> str:
         if v is None:
@@ -130,6 +132,16 @@ class JsonRenderer:
             out = self.dumps(self.json_safe(v))
             if len(self._strs) < 100_000:
                 self._strs[v] = out
+        return out
+
+    def _frame(self, f: SourceFrame) -> str:
+        line = "null" if f.line is None else str(f.line)
+        column = "null" if f.column is None else str(f.column)
+        out = (f'{{"function": {self.s(f.function)}, "linkage_name": {self.s(f.linkage_name)}, '
+               f'"file": {self.s(f.file)}, "line": {line}, "column": {column}}}')
+        if len(self._frames) < 1 << 20:
+            self._frames[id(f)] = out
+            self._alive.append(f)
         return out
 
     def region(self, reg: Region | None) -> str:
@@ -149,10 +161,12 @@ class JsonRenderer:
         link = "null" if r.linkage_name is None else self.dumps(self.json_safe(r.linkage_name))
         frames = "[]"
         if r.frames:
-            frames = "[" + ", ".join(
-                f'{{"function": {self.s(f.function)}, "linkage_name": {self.s(f.linkage_name)}, '
-                f'"file": {self.s(f.file)}, "line": {n(f.line)}, "column": {n(f.column)}}}'
-                for f in r.frames) + "]"
+            # One frame's object is encoded once, kept by the frame's
+            # identity (LineTable shares frames; _alive keeps their ids).
+            got = list(map(self._frames.get, map(id, r.frames)))
+            if None in got:
+                got = [g if g is not None else self._frame(f) for g, f in zip(got, r.frames)]
+            frames = "[" + ", ".join(cast("list[str]", got)) + "]"
         so = _slice_offset(r)
         return (f'{{"address": {r.address}, "image": {self.s(r.image)}, "uuid": {self.s(r.uuid)}, '
                 f'"segment": {self.s(r.segment)}, "section": {self.s(r.section)}, '
