@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from operator import sub
 from typing import Any, Iterable, NamedTuple
 
@@ -425,33 +425,43 @@ class Symbolizer:
         if not self.debug:
             return out
         for c in chunks:
-            if c.info is None or c.unslid is None:
-                continue
-            im, slide = c.info[5], c.info[10]
-            lt, _p = self.lines_for(im)
-            if lt is None or slide is None:
-                continue
-            base = im.load_address - slide
-            macho = c.info[4]
-            frs = lt.frames_many(list(map(sub, c.unslid, repeat(base))) if base else c.unslid)
-            imn = im.name
-            own = None if macho else self._own_symbols(im)
-            if own is not None:
-                # The usual ELF answer, checked at C speed first: the symbol
-                # covering the address already names the physical frame.
-                starts, ends, onames = own.starts, own.ends, own.names
-                for a, un, nm, syn, fr, i in zip(c.addrs, c.unslid, c.names, c.synthetic, frs,
-                                                  map(bisect_right, repeat(starts), c.unslid)):
-                    if fr:
-                        if not (i and un < ends[i - 1] and onames[i - 1] == fr[-1].linkage_name):
-                            fr = self._physical(im, fr, un, None if syn else nm, None, macho)
-                        out[a] = (imn, fr)
-                continue
-            for a, un, nm, syn, fr in zip(c.addrs, c.unslid, c.names, c.synthetic, frs):
-                if fr:
-                    fr = self._physical(im, fr, un, None if syn else nm, None, macho)
-                    out[a] = (imn, fr)
+            col = self._frame_column(c)
+            if col is not None:
+                imn = c.info[5].name if c.info is not None else ""
+                out.update((a, (imn, fr)) for a, fr in zip(c.addrs, col) if fr)
         return out
+
+    def _frame_column(self, c: Chunk, shown: dict[str, str] | None = None
+                      ) -> list[tuple[SourceFrame, ...]] | None:
+        """Source frames of each address of ``c`` (physical frame named as
+        llvm-symbolizer does), or None when its image has no debug info.
+        ``shown``: display names of the chunk's symbols, handed to
+        split_name (Mach-O) as ``lookup`` does; None: split_name demangles."""
+        if not self.debug or c.info is None or c.unslid is None:
+            return None
+        im, slide = c.info[5], c.info[10]
+        lt, _p = self.lines_for(im)
+        if lt is None or slide is None:
+            return None
+        base = im.load_address - slide
+        macho = c.info[4]
+        frs = lt.frames_many(list(map(sub, c.unslid, repeat(base))) if base else c.unslid)
+        own = None if macho else self._own_symbols(im)
+        if own is not None:
+            # The usual ELF answer, checked at C speed first: the symbol
+            # covering the address already names the physical frame.
+            starts, ends, onames = own.starts, own.ends, own.names
+            for k, un, nm, syn, fr, i in zip(count(), c.unslid, c.names, c.synthetic, frs,
+                                              map(bisect_right, repeat(starts), c.unslid)):
+                if fr and not (i and un < ends[i - 1] and onames[i - 1] == fr[-1].linkage_name):
+                    frs[k] = self._physical(im, fr, un, None if syn else nm, None, macho)
+            return frs
+        for k, un, nm, syn, fr in zip(count(), c.unslid, c.names, c.synthetic, frs):
+            if fr:
+                link = None if syn else nm
+                sym = None if shown is None or nm is None else (nm if syn else shown.get(nm, nm))
+                frs[k] = self._physical(im, fr, un, link, sym, macho)
+        return frs
 
     def _own_symbols(self, im: Image) -> Any:
         """frame_names.own_symbols of an ELF image's own file (kept)."""
@@ -593,13 +603,14 @@ class Symbolizer:
             known = c.unslid is not None
             slide = info[10]
             lt, dbg = self.lines_for(im) if known and self.debug else (None, None)
-            base = im.load_address - slide if lt is not None and slide is not None else 0
-            lframes = lt.frames if lt is not None else None
+            fcol: Iterable[tuple[SourceFrame, ...]] = (
+                (self._frame_column(c, shown) if lt is not None and slide is not None else None)
+                or repeat(()))
             load = im.load_address
             src = src if known else None
             unslid: Iterable[int | None] = c.unslid if c.unslid is not None else repeat(None)
-            for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
-                                                unslid):
+            for a, reg, nm, off, syn, un, frames in zip(c.addrs, c.regions, c.names, c.offsets,
+                                                        c.synthetic, unslid, fcol):
                 rel = a - seg_addr
                 file_offset = fo + rel if fo is not None and rel < fsize else None
                 mapped = reg is not None or no_regions
@@ -610,9 +621,6 @@ class Symbolizer:
                     sym, link = nm, None
                 else:
                     sym, link = shown.get(nm, nm), nm
-                frames = lframes(un - base) if lframes is not None else ()
-                if frames:
-                    frames = self._physical(im, frames, un, link, sym, info[4])
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
                                     off, un, file_offset, src, before, after, im, a - load, frames,
                                     dbg if frames else None)
