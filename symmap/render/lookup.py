@@ -368,6 +368,29 @@ class Brief:
             raise KeyError(a)
         return self._fmts[self._fmt[k]] % (a, self._names[k], self._offs[k])
 
+    def _frame_text(self, addrs: list[int]) -> str:
+        """``text`` for a batch answered mostly by source frames: ``line``'s
+        work inlined (100,000 addresses: a method call each was a fifth
+        of the time)."""
+        get = self._frames.get
+        out: list[str] = []
+        add = out.append
+        last_image, rows = None, cast("dict[int, str]", {})
+        for a in addrs:
+            got = get(a)
+            if got is None:
+                add(self.line(a))
+                continue
+            image_name, fr = got
+            if image_name is not last_image:
+                rows = self._rows.get(image_name) or self._rows.setdefault(image_name, {})
+                last_image = image_name
+            texts = list(map(rows.get, map(id, fr)))
+            if None in texts:
+                texts = [t if t is not None else self._row(rows, image_name, f) for t, f in zip(texts, fr)]
+            add(f"{a:#x} " + "\n".join(cast("list[str]", texts)))
+        return "\n".join(out)
+
     def _special(self, a: int) -> bool:
         return a in self.lines or a in self._frames
 
@@ -375,7 +398,7 @@ class Brief:
         """The lines of ``addrs`` (any order, repeats allowed; each one of
         the batch's) joined by newlines."""
         if (len(self.lines) + len(self._frames)) * 2 > len(self._u):
-            return "\n".join(map(self.line, addrs))
+            return self._frame_text(addrs)
         # Mostly columns: every line by C-level maps, then the few others.
         u = self._u
         ks = list(map(bisect_left, repeat(u), addrs))
