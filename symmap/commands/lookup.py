@@ -191,9 +191,10 @@ def command(target: str, addresses: tuple[str, ...], as_json: bool, brief: bool,
     opts = open_options(**kw)
     t = open_annotated(target, opts)
     try:
-        # A batch builds many tuples and no cycles: the collector paused.
+        # A batch builds many tuples and no cycles: the collector paused
+        # (and, the process ending after, not made to walk them at the end).
         from symmap.symbolize.symbolizer import no_gc
-        with no_gc():
+        with no_gc(freeze=True):
             from symmap.render.escape import escape
             from symmap.render.lookup import Brief, JsonRenderer, TextRenderer
             from symmap.symbolize import Symbolizer
