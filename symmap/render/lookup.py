@@ -157,8 +157,8 @@ class JsonRenderer:
             return "null" if v is None else str(v)
         nearest = "null" if r.mapped else (
             f'{{"before": {self.region(r.before)}, "after": {self.region(r.after)}}}')
-        sym = "null" if r.symbol is None else self.dumps(self.json_safe(r.symbol))
-        link = "null" if r.linkage_name is None else self.dumps(self.json_safe(r.linkage_name))
+        sym = self.s(r.symbol)            # encoded once per distinct name (s caches)
+        link = self.s(r.linkage_name)
         frames = "[]"
         if r.frames:
             # One frame's object is encoded once, kept by the frame's
