@@ -17,12 +17,11 @@ leading underscore (the DWARF linkage name).
 from __future__ import annotations
 
 import re
-import struct
-import sys
 from bisect import bisect_right
 from itertools import repeat
-from operator import ge
 from typing import Any, Callable, NamedTuple
+
+from symmap.formats.symcache import NO_LOCATION, parse_tables, string_at
 
 __all__ = ["SourceFrame", "LineTable", "split_name"]
 
@@ -68,82 +67,6 @@ def split_name(frames: tuple[SourceFrame, ...], symbol_linkage: str | None, symb
     return frames[:-1] + (last._replace(function=shown, linkage_name=sym),)
 
 
-_NONE = 0xFFFFFFFF                      # symbolic's u32::MAX: no file/function/caller
-# SymCache v9 layout (symbolic-symcache 13.x src/raw/v9.rs): b"SYMC", u32
-# version, a 72-byte header (32-byte debug id, arch, file, function, source
-# location and range counts, string bytes, 16 reserved), then files (24
-# bytes each), functions (16), source locations (16: file, line, function,
-# caller), ranges (u32 start), string bytes; each table 8-aligned.
-_HEADER_END = 8 + 72
-
-
-def _align8(n: int) -> int:
-    return (n + 7) & ~7
-
-
-class _Layout(NamedTuple):
-    nfiles: int
-    functions: memoryview        # u32 words, 4 per function (name offset first)
-    locations: memoryview        # u32 words, 4 per source location
-    ranges: memoryview           # u32 start addresses, ascending
-    strings: bytes
-    raw: bytes                   # the whole cache, for _LOC.unpack_from
-    loc_offset: int              # where the source locations start in raw
-
-
-_LOC = struct.Struct("<4I")      # file, line, function, caller
-_NO_LOCATION = (_NONE, _NONE, _NONE, _NONE)
-
-
-def _layout(raw: bytes | None) -> _Layout | None:
-    """The tables of a v9 SymCache, or None when ``raw`` is anything else
-    (other version, other byte order, sizes that do not add up): symbolic
-    then answers every lookup itself."""
-    if raw is None or len(raw) < _HEADER_END or raw[:4] != b"SYMC" or sys.byteorder != "little":
-        return None
-    version, = struct.unpack_from("<I", raw, 4)
-    nfiles, nfuncs, nlocs, nranges, nstrings = struct.unpack_from("<5I", raw, 8 + 36)
-    if version != 9 or nranges > nlocs:
-        return None
-    fo = _align8(_HEADER_END + nfiles * 24)
-    lo = _align8(fo + nfuncs * 16)
-    ro = _align8(lo + nlocs * 16)
-    so = _align8(ro + nranges * 4)
-    if so + nstrings > len(raw):
-        return None
-    mv = memoryview(raw)
-    ranges = mv[ro:ro + nranges * 4].cast("I")
-    # symbolic's binary search assumes ascending starts (its writer's
-    # BTreeMap keys); bisect agrees with it only then.
-    if any(map(ge, ranges[:-1], ranges[1:])):
-        return None
-    return _Layout(nfiles, mv[fo:fo + nfuncs * 16].cast("I"), mv[lo:lo + nlocs * 16].cast("I"),
-                   ranges, bytes(mv[so:so + nstrings]), raw, lo)
-
-
-def _string(table: bytes, off: int) -> str | None:
-    """watto's StringTable::read: a LEB128 length at ``off``, then that
-    many bytes of UTF-8 (None: out of bounds or not UTF-8)."""
-    n = len(table)
-    v = shift = 0
-    p = off
-    while True:
-        if p >= n or shift > 63:
-            return None
-        b = table[p]
-        p += 1
-        v |= (b & 0x7F) << shift
-        if b < 0x80:
-            break
-        shift += 7
-    if v > n - p:
-        return None
-    try:
-        return table[p:p + v].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 class LineTable:
     """Frames per address over one image's SymCache.
 
@@ -172,7 +95,7 @@ class LineTable:
         self._names: dict[bytes, tuple[str, str]] = {}
         self._paths: dict[bytes, str] = {}
         self._memo: dict[int, tuple[SourceFrame, ...]] = {}
-        self._fast = _layout(raw)
+        self._fast = parse_tables(raw)
         self._chains: dict[int, tuple[SourceFrame, ...]] = {}   # source location -> its chain
         self._funcs: dict[int, tuple[str, str]] = {}           # function index -> (shown, linkage)
         self._files: dict[int, str | None] = {}                # file index -> full path
@@ -271,9 +194,9 @@ class LineTable:
         nlocs = len(lay.locations) // 4
         if first >= nlocs:
             return ()
-        unpack, raw, lo = _LOC.unpack_from, lay.raw, lay.loc_offset
-        rec = unpack(raw, lo + 16 * first)
-        if rec == _NO_LOCATION:
+        unpack, lo = lay.location_at, lay.loc_offset
+        rec = unpack(lo + 16 * first)
+        if rec == NO_LOCATION:
             return ()                          # symbolic's NO_SOURCE_LOCATION: an end marker
         files = self._files
         fi, line, fn, up = rec
@@ -297,7 +220,7 @@ class LineTable:
             if t is not None:
                 tail = t
                 break
-            fi, line, fn, up = unpack(raw, lo + 16 * s)
+            fi, line, fn, up = unpack(lo + 16 * s)
             if fi not in files:
                 new_file = True
             todo.append((s, fi, line, fn))
@@ -331,7 +254,7 @@ class LineTable:
     def _func(self, fn: int) -> tuple[str, str]:
         lay = self._fast
         assert lay is not None
-        link = _string(lay.strings, lay.functions[4 * fn]) if fn < len(lay.functions) // 4 else None
+        link = string_at(lay.strings, lay.functions[4 * fn]) if fn < len(lay.functions) // 4 else None
         if link is None:
             link = "?"                         # symbolic's name of an unknown function
         got = self._funcs[fn] = (self._display(link) if link else link, link)

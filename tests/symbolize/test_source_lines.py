@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from symmap.symbolize.source_lines import LineTable, _layout
+from symmap.formats.symcache import parse_tables as _layout
+from symmap.symbolize.source_lines import LineTable
 from tests.conftest import OWN_FIXTURES, need_tool
 
 pytest.importorskip("symbolic")
