@@ -146,7 +146,7 @@ from symmap.symbolize.symbolizer import no_gc
 t1 = time.perf_counter()
 addrs = L._addresses(("-",)); t2 = time.perf_counter()
 t = open_annotated(sys.argv[1], open_options()); t3 = time.perf_counter()
-with no_gc(freeze=True):                     # as the command runs
+with no_gc():                                # as the command runs
     s = Symbolizer(t)
     for im in t.images: s.index_for(im)
     t4 = time.perf_counter()

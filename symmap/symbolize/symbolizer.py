@@ -97,23 +97,18 @@ SegInfo = tuple[list[int], list[tuple[int, str]], "SymbolIndex | None", "str | N
 
 
 @contextmanager
-def no_gc(freeze: bool = False) -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """The cyclic garbage collector paused for a batch: a batch builds
     hundreds of thousands of tuples (frames, chains) and no cycles, and
     each collection would walk them all again (measured: 100,000 DWARF
-    lookups spent 55% of their time in the collector).  ``freeze``: the
-    objects then alive are left out of later collections (``gc.freeze``;
-    for a process about to exit: the first collection after the batch
-    would otherwise walk them all once more, 0.3 s after 100,000 DWARF
-    lookups)."""
+    lookups spent 55% of their time in the collector).  The first
+    collection after the batch walks what is still alive once."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
-            if freeze:
-                gc.freeze()
             gc.enable()
 
 

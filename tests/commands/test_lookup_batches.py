@@ -127,11 +127,3 @@ def test_no_gc_pauses_and_restores():
     finally:
         gc.enable()
 
-
-def test_no_gc_freeze_leaves_batch_objects_out():
-    try:
-        with no_gc(freeze=True):
-            kept = [(i,) for i in range(1000)]
-        assert gc.isenabled() and gc.get_freeze_count() >= len(kept)
-    finally:
-        gc.unfreeze()
