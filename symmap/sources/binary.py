@@ -8,7 +8,6 @@ binaries too.
 """
 from __future__ import annotations
 
-import os
 import platform
 from typing import Any
 
@@ -151,8 +150,12 @@ def open_file(path: str, opts: OpenOptions) -> Target:
     try:
         with open(path, "rb") as f:
             # Mapped, not read: only the pages parsed (headers) or read
-            # through target.memory become resident.
-            buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else b""
+            # through target.memory become resident.  Read where it cannot
+            # be mapped (empty; a file system without mmap).
+            try:
+                buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                buf = f.read()
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
     if _elf.is_elf(buf):

@@ -60,8 +60,11 @@ def _read_file(path: str) -> Any:
     import mmap
     try:
         with open(path, "rb") as f:
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else None
-    except (OSError, ValueError):
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):      # empty, or a file system without mmap
+                return f.read() or None
+    except OSError:
         return None
 
 
