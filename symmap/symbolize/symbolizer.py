@@ -267,7 +267,11 @@ class Symbolizer:
             self.notes.append(f"debug info {d.path}: unreadable ({escape(' '.join(str(e).split()))[:200]}); "
                               "symbol-only answers")
             return None, None
-        return LineTable(sc, self._display_one, raw), d.path
+        # A plain function, not the bound _display_one: the table must not
+        # hold the Symbolizer (a cycle would leave the whole batch to the
+        # cyclic collector).
+        from symmap.symbolize.demangle import demangle
+        return LineTable(sc, demangle if self.demangle else str, raw), d.path
 
     def _physical(self, im: Image, frames: tuple[SourceFrame, ...], unslid: int,
                   linkage: str | None, shown: str | None, macho: bool) -> tuple[SourceFrame, ...]:
