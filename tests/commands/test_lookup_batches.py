@@ -127,3 +127,26 @@ def test_no_gc_pauses_and_restores():
     finally:
         gc.enable()
 
+
+def test_lookup_leaves_no_cycles(monkeypatch, tmp_path, built):
+    """The answers are freed by reference counts when the command ends (a
+    cycle through the Symbolizer left 100,000 lookups' objects to one
+    0.16 s collection).  CliRunner's own exception cycles are not ours."""
+    from symmap.symbolize.source_lines import LineTable
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    path = built / "prog-gcc"
+    stdin = "\n".join(map(hex, _addrs(path)))
+    for mode in (["--brief"], ["--json"]):
+        gc.collect()
+        gc.disable()                   # no collection may run before the check
+        try:
+            r = CliRunner().invoke(cli, ["lookup", str(path), "-", *mode], input=stdin)
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            ours = [o for o in gc.garbage if isinstance(o, (Symbolizer, LineTable))]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert r.exit_code == 1
+        assert not ours, mode
