@@ -140,17 +140,21 @@ t0 = time.perf_counter()
 from symmap.cli import cli
 from symmap.commands import lookup as L
 from symmap.commands.options import open_annotated, open_options
+from symmap.render.lookup import Brief
 from symmap.symbolize import Symbolizer
+from symmap.symbolize.symbolizer import no_gc
 t1 = time.perf_counter()
 addrs = L._addresses(("-",)); t2 = time.perf_counter()
 t = open_annotated(sys.argv[1], open_options()); t3 = time.perf_counter()
-s = Symbolizer(t)
-for im in t.images: s.index_for(im)
-t4 = time.perf_counter()
-chunks = s.resolve_many(addrs); t5 = time.perf_counter()
-lines = L._brief_lines(s, chunks); lines.pop(None, None)
-out = "\n".join(map(lines.__getitem__, addrs)); t6 = time.perf_counter()
-sys.stdout.write(out); sys.stdout.flush(); t7 = time.perf_counter()
+with no_gc():                                # as the command runs
+    s = Symbolizer(t)
+    for im in t.images: s.index_for(im)
+    t4 = time.perf_counter()
+    chunks = s.resolve_many(addrs); t5 = time.perf_counter()
+    b = Brief(s, chunks, s.chunk_frames(chunks))
+    out = "\n".join(b.text(addrs[i:i + L._BATCH]) for i in range(0, len(addrs), L._BATCH))
+    t6 = time.perf_counter()
+    sys.stdout.write(out); sys.stdout.flush(); t7 = time.perf_counter()
 print(" ".join(f"{k} {1000 * (b - a):.0f}" for k, a, b in (("imports", t0, t1), ("parse", t1, t2),
       ("open", t2, t3), ("index", t3, t4), ("resolve", t4, t5), ("format", t5, t6),
       ("write", t6, t7))), file=sys.stderr)

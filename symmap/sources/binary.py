@@ -9,6 +9,7 @@ binaries too.
 from __future__ import annotations
 
 import platform
+from typing import Any
 
 from symmap.errors import BadTarget, CorruptInput
 from symmap.formats.elf import elffile as _elf
@@ -145,9 +146,16 @@ def open_file(path: str, opts: OpenOptions) -> Target:
     Raises CorruptInput (exit 2) for a truncated or corrupt file, BadTarget
     for an ``--arch`` the file lacks.
     """
+    import mmap
     try:
         with open(path, "rb") as f:
-            buf = f.read()
+            # Mapped, not read: only the pages parsed (headers) or read
+            # through target.memory become resident.  Read where it cannot
+            # be mapped (empty; a file system without mmap).
+            try:
+                buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                buf = f.read()
     except OSError as e:
         raise BadTarget(f"{path}: {e.strerror}") from None
     if _elf.is_elf(buf):

@@ -112,6 +112,18 @@ def _debuglink(path: str) -> str | None:
         return None
 
 
+def _may_have_dwarf(path: str) -> bool:
+    """False when ``path`` is an ELF file none of whose sections is named
+    like debug info (.debug_info, .zdebug_info): symbolic would find no
+    DWARF there.  True when unsure (not ELF, unreadable)."""
+    from symmap.formats.elf.elffile import parse_elf
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return any("debug_info" in s.name for s in parse_elf(m, path).sections)
+    except (OSError, ValueError, SymmapError):
+        return True
+
+
 def _elf_candidates(image: Image) -> list[tuple[str, str]]:
     from symmap.symbolize.elf_symbols import DEBUG_DIRS
     out: list[tuple[str, str]] = []
@@ -150,6 +162,8 @@ def find_debug_object(image: Image, search_paths: list[str], dsym: str | None,
         if real in seen or not os.path.isfile(path):
             continue
         seen.add(real)
+        if elf and how == "in-file" and not _may_have_dwarf(path):
+            continue                   # symbolic (and its import) only for files that may have DWARF
         objs = _open_objects(path)
         if not objs:
             continue

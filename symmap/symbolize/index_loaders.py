@@ -53,10 +53,17 @@ def macho_index(m: _macho.MachO, syms: ImageSymbolColumns, image_name: str,
                                tables=[nl.table])
 
 
-def _read_file(path: str) -> bytes | None:
+def _read_file(path: str) -> Any:
+    """The file mapped read-only (only the pages the symbol readers touch
+    become resident: a 110 MB library's .dynsym and .dynstr are 4 MB), or
+    None when empty or unreadable."""
+    import mmap
     try:
         with open(path, "rb") as f:
-            return f.read()
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):      # empty, or a file system without mmap
+                return f.read() or None
     except OSError:
         return None
 

@@ -19,11 +19,15 @@ callers that need a few fields; ``lookup_many`` builds Lookups from them.
 """
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from operator import sub
-from typing import Any, Iterable, NamedTuple
+from functools import wraps
+from typing import Any, Callable, Iterable, NamedTuple, TypeVar, cast
 
 from symmap.model import Image, Region, Segment, Target
 from symmap.symbolize.demangle import display_name, display_names
@@ -31,7 +35,7 @@ from symmap.symbolize.symbol_index import SymbolIndex
 from symmap.symbolize.index_loaders import load_index
 from symmap.symbolize.source_lines import LineTable, SourceFrame, split_name
 
-__all__ = ["Lookup", "Symbolizer", "Chunk"]
+__all__ = ["Lookup", "Symbolizer", "Chunk", "no_gc"]
 
 
 @dataclass(slots=True)
@@ -90,6 +94,34 @@ class Lookup:
 # file offset, file size, slide.
 SegInfo = tuple[list[int], list[tuple[int, str]], "SymbolIndex | None", "str | None", bool, Image, str, int,
                 "int | None", int, "int | None"]
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for a batch: a batch builds
+    hundreds of thousands of tuples (frames, chains) and no cycles, and
+    each collection would walk them all again (measured: 100,000 DWARF
+    lookups spent 55% of their time in the collector).  The first
+    collection after the batch walks what is still alive once."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _batch(fn: F) -> F:
+    """Run ``fn`` under ``no_gc``."""
+    @wraps(fn)
+    def run(*args: Any, **kw: Any) -> Any:
+        with no_gc():
+            return fn(*args, **kw)
+    return cast(F, run)
 
 
 class Chunk(NamedTuple):
@@ -229,13 +261,17 @@ class Symbolizer:
         if d is None or not d.has_dwarf:
             return None, None
         try:
-            sc = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
+            sc, raw = load_symcache(d.obj, d.path, d.image_id, d.arch, self.use_cache, self.notes)
         except Exception as e:   # symbolic's errors: truncated or corrupt DWARF
             from symmap.render.escape import escape
             self.notes.append(f"debug info {d.path}: unreadable ({escape(' '.join(str(e).split()))[:200]}); "
                               "symbol-only answers")
             return None, None
-        return LineTable(sc, self._display_one), d.path
+        # A plain function, not the bound _display_one: the table must not
+        # hold the Symbolizer (a cycle would leave the whole batch to the
+        # cyclic collector).
+        from symmap.symbolize.demangle import demangle
+        return LineTable(sc, demangle if self.demangle else str, raw), d.path
 
     def _physical(self, im: Image, frames: tuple[SourceFrame, ...], unslid: int,
                   linkage: str | None, shown: str | None, macho: bool) -> tuple[SourceFrame, ...]:
@@ -244,11 +280,7 @@ class Symbolizer:
         if macho:
             return split_name(frames, linkage, shown, macho)
         key = id(im)
-        own = self._own.get(key, False)
-        if own is False:
-            from symmap.symbolize.frame_names import own_symbols
-            p = im.file_path or (im.path if not im.path.startswith("[") else None)
-            own = self._own[key] = own_symbols(p) if p else None
+        own = self._own_symbols(im)
         last = frames[-1]
         name = own.find(unslid) if own is not None else None
         if name is None:
@@ -422,6 +454,7 @@ class Symbolizer:
             out += [st + slide for st in hits]
         return sorted(set(out))
 
+    @_batch
     def chunk_frames(self, chunks: Iterable[Chunk]) -> dict[int, tuple[str, tuple[SourceFrame, ...]]]:
         """address -> (image name, source frames) for the addresses of
         ``chunks`` that debug info knows."""
@@ -429,20 +462,53 @@ class Symbolizer:
         if not self.debug:
             return out
         for c in chunks:
-            if c.info is None or c.unslid is None:
-                continue
-            im, slide = c.info[5], c.info[10]
-            lt, _p = self.lines_for(im)
-            if lt is None or slide is None:
-                continue
-            base = im.load_address - slide
-            macho = c.info[4]
-            for a, un, nm, syn in zip(c.addrs, c.unslid, c.names, c.synthetic):
-                fr = lt.frames(un - base)
-                if fr:
-                    fr = self._physical(im, fr, un, None if syn else nm, None, macho)
-                    out[a] = (im.name, fr)
+            col = self._frame_column(c)
+            if col is not None:
+                imn = c.info[5].name if c.info is not None else ""
+                out.update((a, (imn, fr)) for a, fr in zip(c.addrs, col) if fr)
         return out
+
+    def _frame_column(self, c: Chunk, shown: dict[str, str] | None = None
+                      ) -> list[tuple[SourceFrame, ...]] | None:
+        """Source frames of each address of ``c`` (physical frame named as
+        llvm-symbolizer does), or None when its image has no debug info.
+        ``shown``: display names of the chunk's symbols, handed to
+        split_name (Mach-O) as ``lookup`` does; None: split_name demangles."""
+        if not self.debug or c.info is None or c.unslid is None:
+            return None
+        im, slide = c.info[5], c.info[10]
+        lt, _p = self.lines_for(im)
+        if lt is None or slide is None:
+            return None
+        base = im.load_address - slide
+        macho = c.info[4]
+        frs = lt.frames_many(list(map(sub, c.unslid, repeat(base))) if base else c.unslid)
+        own = None if macho else self._own_symbols(im)
+        if own is not None:
+            # The usual ELF answer, checked at C speed first: the symbol
+            # covering the address already names the physical frame.
+            starts, ends, onames = own.starts, own.ends, own.names
+            for k, un, nm, syn, fr, i in zip(count(), c.unslid, c.names, c.synthetic, frs,
+                                              map(bisect_right, repeat(starts), c.unslid)):
+                if fr and not (i and un < ends[i - 1] and onames[i - 1] == fr[-1].linkage_name):
+                    frs[k] = self._physical(im, fr, un, None if syn else nm, None, macho)
+            return frs
+        for k, un, nm, syn, fr in zip(count(), c.unslid, c.names, c.synthetic, frs):
+            if fr:
+                link = None if syn else nm
+                sym = None if shown is None or nm is None else (nm if syn else shown.get(nm, nm))
+                frs[k] = self._physical(im, fr, un, link, sym, macho)
+        return frs
+
+    def _own_symbols(self, im: Image) -> Any:
+        """frame_names.own_symbols of an ELF image's own file (kept)."""
+        key = id(im)
+        own = self._own.get(key, False)
+        if own is False:
+            from symmap.symbolize.frame_names import own_symbols
+            p = im.file_path or (im.path if not im.path.startswith("[") else None)
+            own = self._own[key] = own_symbols(p) if p else None
+        return own
 
     # -- batches ----------------------------------------------------------
 
@@ -463,6 +529,7 @@ class Symbolizer:
             p = q
         return out
 
+    @_batch
     def resolve_many(self, addrs: Iterable[int]) -> list[Chunk]:
         """The distinct addresses of ``addrs`` grouped into Chunks, ascending.
 
@@ -555,6 +622,7 @@ class Symbolizer:
             k += 1
         return Chunk(c, regs, info, section, out_names, out_offs, synth, cu)
 
+    @_batch
     def lookup_many(self, addrs: Iterable[int]) -> list[Lookup]:
         """``[lookup(a) for a in addrs]``, through ``resolve_many``: one
         Lookup per distinct address (repeated addresses share it)."""
@@ -574,13 +642,14 @@ class Symbolizer:
             known = c.unslid is not None
             slide = info[10]
             lt, dbg = self.lines_for(im) if known and self.debug else (None, None)
-            base = im.load_address - slide if lt is not None and slide is not None else 0
-            lframes = lt.frames if lt is not None else None
+            fcol: Iterable[tuple[SourceFrame, ...]] = (
+                (self._frame_column(c, shown) if lt is not None and slide is not None else None)
+                or repeat(()))
             load = im.load_address
             src = src if known else None
             unslid: Iterable[int | None] = c.unslid if c.unslid is not None else repeat(None)
-            for a, reg, nm, off, syn, un in zip(c.addrs, c.regions, c.names, c.offsets, c.synthetic,
-                                                unslid):
+            for a, reg, nm, off, syn, un, frames in zip(c.addrs, c.regions, c.names, c.offsets,
+                                                        c.synthetic, unslid, fcol):
                 rel = a - seg_addr
                 file_offset = fo + rel if fo is not None and rel < fsize else None
                 mapped = reg is not None or no_regions
@@ -591,9 +660,6 @@ class Symbolizer:
                     sym, link = nm, None
                 else:
                     sym, link = shown.get(nm, nm), nm
-                frames = lframes(un - base) if lframes is not None else ()
-                if frames:
-                    frames = self._physical(im, frames, un, link, sym, info[4])
                 by_addr[a] = Lookup(a, mapped, reg, im.path, im.uuid, seg_name, c.section, sym, link,
                                     off, un, file_offset, src, before, after, im, a - load, frames,
                                     dbg if frames else None)

@@ -46,22 +46,26 @@ def _safe(s: str) -> str:
 def _read(file: str, want: dict[str, Any]) -> bytes | None:
     try:
         with open(file, "rb") as f:
-            data = f.read()
+            pre = f.read(12)
+            if pre[:8] != MAGIC or len(pre) < 12:
+                return None
+            hlen = int.from_bytes(pre[8:12], "little")
+            if hlen > _MAX_HEADER:
+                return None
+            raw = f.read(hlen)
+            # The payload is read on its own (no slice copy of a whole-file read).
+            payload = f.read()
     except OSError:
         return None
-    if data[:8] != MAGIC or len(data) < 12:
-        return None
-    hlen = int.from_bytes(data[8:12], "little")
-    if hlen > min(_MAX_HEADER, len(data) - 12):
+    if len(raw) < hlen:
         return None
     try:
-        head = json.loads(data[12:12 + hlen])
+        head = json.loads(raw)
     except ValueError:
         return None
-    payload = data[12 + hlen:]
     if not isinstance(head, dict) or {k: head.get(k) for k in want} != want:
         return None
-    if head.get("crc32") != zlib.crc32(payload) or head.get("length") != len(payload):
+    if head.get("length") != len(payload) or head.get("crc32") != zlib.crc32(payload):
         return None
     return payload
 
@@ -111,33 +115,41 @@ def _trim(d: str, keep: str, limit: int | None = None) -> None:
 
 
 def load_symcache(obj: Any, source_path: str, image_id: str, arch: str,
-                  use_cache: bool = True, notes: list[str] | None = None) -> Any:
-    """A symbolic SymCache for ``obj`` (from ``source_path``): the one on
-    disk when it matches, else built (and stored when ``use_cache``).
-    symbolic's errors propagate (the caller turns them into a note)."""
+                  use_cache: bool = True, notes: list[str] | None = None) -> tuple[Any, bytes]:
+    """A symbolic SymCache for ``obj`` (from ``source_path``) and its bytes
+    (what ``source_lines.LineTable`` reads directly): the one on disk when
+    it matches, else built (and stored when ``use_cache``).  symbolic's
+    errors propagate (the caller turns them into a note)."""
     from symbolic.symcache import SYMCACHE_LATEST_VERSION, SymCache  # noqa: PLC0415 - lazy
     if not use_cache or not image_id:
-        return obj.make_symcache()
+        sc = obj.make_symcache()
+        return sc, _bytes_of(sc)
     file = os.path.join(cache_dir(), f"{_safe(image_id)}-{_safe(arch)}.symcache")
     want = _fingerprint(source_path, SYMCACHE_LATEST_VERSION)
     payload = _read(file, want) if os.path.exists(file) else None
     if payload is not None:
         try:
+            # symbolic borrows ``payload`` (no copy); it stays alive with sc.
             sc = SymCache.from_bytes(payload)  # type: ignore[no-untyped-call]
             if sc.is_latest_version:
                 try:
                     os.utime(file)             # most recently used: trimmed last
                 except OSError:
                     pass
-                return sc
+                return sc, payload
         except Exception:
             pass
     if os.path.exists(file) and notes is not None:
         notes.append(f"symcache {file}: stale or corrupt; rebuilt")
     sc = obj.make_symcache()
+    payload = _bytes_of(sc)
+    _write(file, want, payload)
+    return sc, payload
+
+
+def _bytes_of(sc: Any) -> bytes:
     buf = bytearray()
     stream = sc.open_stream()
     while chunk := stream.read(1 << 20):
         buf += chunk
-    _write(file, want, bytes(buf))
-    return sc
+    return bytes(buf)
