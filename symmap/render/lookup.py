@@ -257,6 +257,7 @@ class Brief:
                 for name, v in shown.items():
                     shown[name] = escape(v)
         no_regions = not sym._regions
+        report = bool(sym.target.threads)
         # Columns for every address first (placeholders), then the chunks
         # the fast path formats fill theirs in, in place.
         n_all = len(self._u)
@@ -286,6 +287,8 @@ class Brief:
             # Identity tests only: ``None in regions`` would call Region.__eq__
             # (a dataclass's, in Python) once per address.
             fast = not any(c.synthetic) and (no_regions or not any(map(is_, c.regions, repeat(None))))
+            if fast and report and any(map(is_, c.names, repeat(None))):
+                fast = False            # a crash report may name what no symbol file does
             if fast and (not frames or c.addrs == self._u[p:p + n]):
                 # dict.get(name, name) at C speed; a None name maps to None.
                 get = cast("Callable[[str | None, str | None], str | None]", shown.get)
@@ -311,7 +314,8 @@ class Brief:
                     out[a] = f"{a:#x} not mapped"
                     self.unmapped = True
                 elif nm is None:
-                    out[a] = f"{a:#x} ??{suffix}"
+                    rf = sym.report_frames(a) if report else None
+                    out[a] = f"{a:#x} {escape(rf[-1].symbol)} + {rf[-1].offset}{suffix}" if rf else f"{a:#x} ??{suffix}"
                 else:
                     out[a] = f"{a:#x} {escape(nm) if syn or nm not in shown else shown[nm]} + {off}{suffix}"
             p += n

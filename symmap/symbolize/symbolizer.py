@@ -29,7 +29,7 @@ from operator import sub
 from functools import wraps
 from typing import Any, Callable, Iterable, NamedTuple, TypeVar, cast
 
-from symmap.model import Image, Region, Segment, Target
+from symmap.model import Frame, Image, Region, Segment, Target
 from symmap.symbolize.demangle import display_name, display_names
 from symmap.symbolize.symbol_index import SymbolIndex
 from symmap.symbolize.index_loaders import load_index
@@ -185,7 +185,7 @@ class Symbolizer:
         self.notes: list[str] = []
         self._lines: dict[int, tuple[LineTable | None, str | None]] = {}
         self._own: dict[Any, Any] = {}
-        self._report: dict[int, list[Any]] | None = None
+        self._report: dict[int, list[Frame]] | None = None
         self._regions = sorted(target.regions, key=lambda r: r.start)
         self._rstarts = [r.start for r in self._regions]
         segs: list[tuple[int, int, Image, Segment]] = []
@@ -303,6 +303,18 @@ class Symbolizer:
         """A crash report's own frame names for an address that no symbol
         file names (``symbol_source`` "report"); file:line and inlined
         frames too where the report gives them."""
+        fs = self.report_frames(lk.address)
+        if not fs:
+            return lk
+        phys = fs[-1]
+        lk.symbol, lk.linkage_name, lk.offset, lk.symbol_source = phys.symbol, None, phys.offset, "report"
+        if not lk.frames and any(f.file for f in fs):
+            lk.frames = tuple(SourceFrame(f.symbol or "", f.symbol or "", f.file, f.line, None) for f in fs)
+        return lk
+
+    def report_frames(self, addr: int) -> list[Frame]:
+        """The crash report's (or core's) named frames at ``addr``, innermost
+        first, the physical frame last; [] when it names none."""
         if self._report is None:
             self._report = {}
             for th in self.target.threads:
@@ -311,14 +323,7 @@ class Symbolizer:
                         got = self._report.setdefault(f.address, [])
                         if len(got) < 64:
                             got.append(f)
-        fs = self._report.get(lk.address)
-        if not fs:
-            return lk
-        phys = fs[-1]
-        lk.symbol, lk.linkage_name, lk.offset, lk.symbol_source = phys.symbol, None, phys.offset, "report"
-        if not lk.frames and any(f.file for f in fs):
-            lk.frames = tuple(SourceFrame(f.symbol, f.symbol, f.file, f.line, None) for f in fs)
-        return lk
+        return self._report.get(addr, [])
 
     def _display_one(self, name: str) -> str:
         if not self.demangle or not name:

@@ -35,6 +35,10 @@ def test_lookup_uses_report_frame_names():
     assert got["unslid_address"] == 0x7FF80C66C8A9 - 0xC477000
     text = _run("lookup", ips, "libsystem_c.dylib+0x108a9").stdout
     assert "nanosleep + 196 (from the report)" in text and "image offset: 0x108a9" in text
+    # --brief names it the same way (atos's form); an address no frame names stays "??".
+    brief = _run("lookup", ips, "0x7ff80c66c8a9", "0x7ff80c66c8a0", "--brief").stdout.splitlines()
+    assert brief == ["0x7ff80c66c8a9 nanosleep + 196 (in libsystem_c.dylib) __TEXT",
+                     "0x7ff80c66c8a0 ?? (in libsystem_c.dylib) __TEXT"]
 
 
 def test_map_prints_unsymbolicated_frames_apples_way():
