@@ -171,9 +171,10 @@ def run_campaign(seeds: dict[str, list[Seed]], per_format: int, master: int, job
 
 
 def table(stats: list[FormatStats]) -> str:
-    head = ("format", "seeds", "inputs", "signatures", "over-time", "over-memory", "peak MB", "max s", "seconds")
-    rows = [head] + [(s.fmt, str(s.seeds), str(s.inputs), str(s.signatures), str(s.over_time), str(s.over_memory),
-                      f"{s.peak_kb / 1024:.1f}", f"{s.max_cpu:.3f}", f"{s.seconds:.1f}") for s in stats]
+    head = ("format", "seeds", "inputs", "rejected", "signatures", "over-time", "over-memory", "peak MB", "max s", "seconds")
+    rows = [head] + [(s.fmt, str(s.seeds), str(s.inputs), str(s.rejected), str(s.signatures), str(s.over_time),
+                      str(s.over_memory), f"{s.peak_kb / 1024:.1f}", f"{s.max_cpu:.3f}", f"{s.seconds:.1f}")
+                     for s in stats]
     w = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in rows]
     for s in stats:

@@ -13,6 +13,7 @@ replaced; its input is reported as such.
 """
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
 import resource
@@ -70,7 +71,7 @@ def _can_reset_peak() -> bool:
 
 def _frame_of(tb: Any) -> str:
     """file:function:line of the innermost symmap frame (else the innermost frame)."""
-    frames = traceback.extract_tb(tb)
+    frames = [fr for fr in traceback.extract_tb(tb) if fr.name != "_on_prof"]     # not the SIGPROF handler
     if not frames:
         return "?"
     inside = [fr for fr in frames if fr.filename.startswith(SYMMAP_DIR)]
@@ -132,12 +133,13 @@ def run_one(run: Callable[[str], None], workdir: str, files: tuple[tuple[str, by
     return Result(status, sig, cpu, wall, max(0, after - before), detail)
 
 
-def _worker_main(conn: Connection, seeds: dict[str, list[Seed]], master: int, cpu_limit: float) -> None:
-    from tests.fuzz.exercise import exercise
+def _worker_main(conn: Connection, seeds: dict[str, list[Seed]], master: int, cpu_limit: float,
+                 run: Callable[[str], None]) -> None:
     from tests.fuzz.mutate import make_input
     devnull = os.open(os.devnull, os.O_WRONLY)      # symmap's notes and warnings are not ours to print
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    faulthandler.disable()          # pytest's would print a dead worker's stack on the run's stderr
     signal.signal(signal.SIGPROF, _on_prof)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     vm = _status_kb(b"VmSize:") << 10
@@ -155,7 +157,7 @@ def _worker_main(conn: Connection, seeds: dict[str, list[Seed]], master: int, cp
             fmt, index, files = msg
             if files is None:
                 files = make_input(seeds[fmt], fmt, master, index)[1]
-            r = run_one(exercise, workdir, files, cpu_limit, reset_peak)
+            r = run_one(run, workdir, files, cpu_limit, reset_peak)
             grown = _status_kb(b"VmRSS:") - start_rss > RECYCLE_GROWTH_KB
             conn.send((r, grown or (not reset_peak and r.peak_kb > 0)))
     except (EOFError, KeyboardInterrupt):
@@ -168,10 +170,15 @@ def _worker_main(conn: Connection, seeds: dict[str, list[Seed]], master: int, cp
 
 class Pool:
     """``jobs`` workers; ``map`` runs tasks (fmt, index, files-or-None) and
-    yields (task, Result) in completion order."""
+    yields (task, Result) in completion order.  ``run(path)`` is what each
+    input goes through (default: exercise.exercise)."""
 
     def __init__(self, jobs: int, seeds: dict[str, list[Seed]], master: int, cpu_limit: float,
-                 wall_limit: float) -> None:
+                 wall_limit: float, run: Callable[[str], None] | None = None) -> None:
+        if run is None:
+            from tests.fuzz.exercise import exercise
+            run = exercise
+        self.run = run          # inherited by the forked workers, never pickled
         self.ctx = mp.get_context("fork")
         self.jobs, self.seeds, self.master = jobs, seeds, master
         self.cpu_limit, self.wall_limit = cpu_limit, wall_limit
@@ -180,7 +187,7 @@ class Pool:
 
     def _spawn(self) -> tuple[Any, Connection, int]:
         parent, child = self.ctx.Pipe()
-        p = self.ctx.Process(target=_worker_main, args=(child, self.seeds, self.master, self.cpu_limit), daemon=True)
+        p = self.ctx.Process(target=_worker_main, args=(child, self.seeds, self.master, self.cpu_limit, self.run), daemon=True)
         p.start()
         child.close()
         return p, parent, 0
