@@ -88,14 +88,14 @@ def _built_cores(tmp: Path) -> list[Seed]:
 def _derived(paths: list[Path], tmp: Path) -> tuple[list[Seed], list[Seed]]:
     """Snapshots (``symmap save``) and vmmap text (``symmap map``) of small
     file targets, written by symmap itself."""
-    from symmap.pipeline import open_annotated
+    from symmap.pipeline import OpenOptions, open_annotated
     from symmap.render.json import dumps
     from symmap.render.text import render_report
     snaps, texts = [], []
     for p in paths:
         if not p.exists():
             continue
-        t = open_annotated(str(p))
+        t = open_annotated(str(p), OpenOptions(no_cache=True))
         try:
             snaps.append(Seed(f"save-{p.name}.json", ((f"{p.name}.json", (dumps(t) + "\n").encode()),)))
             texts.append(Seed(f"map-{p.name}.txt", ((f"{p.name}.txt", render_report(t).encode()),)))
