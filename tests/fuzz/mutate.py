@@ -10,11 +10,13 @@ UTF-8, long tokens, JSON values swapped).
 """
 from __future__ import annotations
 
+import json
 import random
 import re
 import struct
+from typing import Any
 
-from tests.fuzz.seeds import TEXT_FORMATS, Seed
+from tests.fuzz.seeds import JSON_FORMATS, TEXT_FORMATS, Seed
 
 INTERESTING8 = (0, 1, 0x7F, 0x80, 0xFF)
 INTERESTING32 = (0, 1, 2, 0x10, 0xFF, 0x100, 0x1000, 0x4000, 0x7FFF, 0x8000, 0xFFFF, 0x10000,
@@ -212,17 +214,64 @@ def line_splice(rng: random.Random, b: bytearray, others: list[bytes]) -> bytear
     return bytearray(b"\n".join(ls))
 
 
+def _json_parts(b: bytes) -> tuple[bytes, Any] | None:
+    """(prefix, document): the whole input, or an .ips body after its header line."""
+    for cut in (0, b.find(b"\n") + 1):
+        try:
+            return b[:cut], json.loads(b[cut:])
+        except ValueError:
+            continue
+    return None
+
+
+def json_amplify(rng: random.Random, b: bytearray, _o: list[bytes]) -> bytearray:
+    """One list made much longer (an element repeated) or one string much
+    longer, the JSON still valid: counts times lengths a reader may multiply
+    (frames x image paths, rows x strings)."""
+    parts = _json_parts(bytes(b))
+    if parts is None:
+        return b
+    prefix, doc = parts
+    lists: list[list[Any]] = []
+    strings: list[tuple[Any, Any]] = []
+    todo, seen = [doc], 0
+    while todo and seen < 20000:
+        node = todo.pop()
+        seen += 1
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
+        if isinstance(node, list) and node:
+            lists.append(node)
+        for k, v in items:
+            if isinstance(v, str) and v:
+                strings.append((node, k))
+            elif isinstance(v, (dict, list)):
+                todo.append(v)
+    budget = MAX_TEXT_BYTES - len(b)
+    if lists and (not strings or rng.random() < 0.5):
+        lst = rng.choice(lists)
+        elem = lst[rng.randrange(len(lst))]
+        size = len(json.dumps(elem)) + 2
+        lst.extend([elem] * min(rng.choice((10, 100, 1000, 10000)), max(0, budget // size)))
+    elif strings:
+        node, k = rng.choice(strings)
+        n = min(rng.choice((300, 5000, 60000)), max(0, budget // 4))
+        node[k] = (node[k] * (n // len(node[k]) + 1))[:n]
+    return bytearray(prefix + json.dumps(doc).encode())
+
+
 TEXT = (line_duplicate, line_delete, line_swap, spaces, huge_number, huge_number, odd_bytes, long_token,
         json_value, json_value, line_splice)
+JSON_TEXT = TEXT + (json_amplify, json_amplify)
 
 
-def mutate_bytes(rng: random.Random, data: bytes, others: list[bytes], text: bool) -> bytes:
+def mutate_bytes(rng: random.Random, data: bytes, others: list[bytes], text: bool, is_json: bool = False) -> bytes:
     b = bytearray(data)
+    text_ops = JSON_TEXT if is_json else TEXT
     n = 1
     while n < 8 and rng.random() < 0.5:
         n += 1
     for _ in range(n):
-        pool = TEXT if text and rng.random() < 0.7 else BINARY
+        pool = text_ops if text and rng.random() < 0.7 else BINARY
         b = rng.choice(pool)(rng, b, others)
     cap = MAX_TEXT_BYTES if text else len(data) + MAX_GROWTH
     return bytes(b[:cap])
@@ -237,5 +286,5 @@ def make_input(seeds: list[Seed], fmt: str, master: int, index: int) -> tuple[st
     others = [s.files[0][1] for s in seeds if s is not seed]
     files = list(seed.files)
     name, data = files[k]
-    files[k] = (name, mutate_bytes(rng, data, others, fmt in TEXT_FORMATS))
+    files[k] = (name, mutate_bytes(rng, data, others, fmt in TEXT_FORMATS, fmt in JSON_FORMATS))
     return seed.name, tuple(files), k

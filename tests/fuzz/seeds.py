@@ -21,6 +21,7 @@ SHARED = ROOT.parent / "shared" / "fixtures"
 
 FORMATS = ("macho", "elf", "dyld_cache", "core", "ips", "crash_text", "vmmap", "snapshot")
 TEXT_FORMATS = frozenset({"ips", "crash_text", "vmmap", "snapshot"})
+JSON_FORMATS = frozenset({"ips", "snapshot"})
 # What symmap's sniffer must call each format's seeds (a seed it calls
 # something else would fuzz another parser).
 SNIFF_KIND = {"macho": "binary", "elf": "binary", "dyld_cache": "cache", "core": "core", "ips": "crash",

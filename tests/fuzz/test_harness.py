@@ -100,3 +100,20 @@ def test_minimize_keeps_the_failure():
 def test_every_format_has_seeds_without_shared():
     seeds = load_seeds(use_shared=False)
     assert all(seeds[f] for f in FORMATS), {f: len(s) for f, s in seeds.items()}
+
+
+def test_json_amplify_keeps_json_valid_and_grows_it():
+    import json
+    import random
+
+    from tests.fuzz.mutate import MAX_TEXT_BYTES, json_amplify
+    ips = b'{"bug_type":"309"}\n' + json.dumps({"threads": [{"frames": [{"imageIndex": 0}]}],
+                                                  "usedImages": [{"path": "/usr/lib/a.dylib"}]}).encode()
+    rng, grown = random.Random(3), 0
+    for _ in range(50):
+        out = bytes(json_amplify(rng, bytearray(ips), []))
+        head, body = out.split(b"\n", 1)
+        assert head == b'{"bug_type":"309"}' and isinstance(json.loads(body), dict)
+        assert len(out) <= MAX_TEXT_BYTES
+        grown += len(out) > 10 * len(ips)
+    assert grown > 10
