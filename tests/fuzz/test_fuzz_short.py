@@ -3,7 +3,7 @@ format through map / --json / lookup / audit; each format must show 0
 non-symmap exception signatures and 0 inputs over 2 s CPU or 100 MB.
 
 The long run is the same harness with more inputs (README, "Fuzzing"):
-python -m tests.fuzz --per-format 100000 --seed 0 --jobs 1
+python -m tests.fuzz --per-format 100000 --seed 1 --jobs 1 --out /tmp/fuzz
 """
 from __future__ import annotations
 
