@@ -22,11 +22,7 @@ JOBS = int(os.environ.get("SYMMAP_FUZZ_JOBS", str(min(2, os.cpu_count() or 1))))
 # format -> signature prefixes (type @ file:function, no line).  A format
 # whose findings are all listed here xfails naming them; any other finding
 # fails.  Remove an entry when its fix lands.
-KNOWN: dict[str, tuple[str, ...]] = {
-    "core": ("ValueError @ symmap/formats/macho/symbols.py:nlist_columns:",
-             "TypeError @ symmap/formats/macho/symbols.py:nlist_columns:",
-             "OverflowError @ symmap/formats/macho/symbols.py:nlist_columns:"),
-}
+KNOWN: dict[str, tuple[str, ...]] = {}
 
 
 @pytest.fixture(scope="module")
