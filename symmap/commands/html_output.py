@@ -1,20 +1,28 @@
 """`--html FILE` for map, audit and diff: gather findings and embeddable
-symbols, render the page (symmap/render/html.py) and write it atomically."""
+symbols, render the page (symmap/render/html.py) and write it as `save`
+writes (commands/safe_write.py: atomic, never over a read-only file)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import click
 
-from symmap.errors import BadTarget
 
 __all__ = ["html_option", "write_html", "embeddable_symbols"]
 
 
+def _check_writable(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Refused before the target is read, not after (as `save -o`).
+    if value is not None and value != "-":
+        from symmap.commands.safe_write import check
+        check(value, force=None)
+    return value
+
+
 def html_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--html", "html_file", metavar="FILE", default=None,
-                        help="Also write one self-contained HTML page of the map to FILE ('-': stdout).")(f)
+    return click.option("--html", "html_file", metavar="FILE", default=None, callback=_check_writable,
+                        help="Also write one self-contained HTML page of the map to FILE ('-': stdout); "
+                             "a read-only FILE is refused.")(f)
 
 
 def embeddable_symbols(t: Any) -> tuple[dict[int, tuple[list[int], list[str]]], list[str]]:
@@ -63,14 +71,6 @@ def write_html(path: str, t: Any, findings: Any, command: str, diff: Any = None,
     if path == "-":
         click.echo(page, nl=False)
         return
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise BadTarget(f"cannot write {path}: {e.strerror}") from None
+    # As `save -o` writes: atomically, never over a read-only file, mode kept.
+    from symmap.commands.safe_write import write_text
+    write_text(path, page, force=None, encoding="utf-8")

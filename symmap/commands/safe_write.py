@@ -1,4 +1,4 @@
-"""Writing an output file the careful way (``symmap save -o FILE``).
+"""Writing an output file the careful way (``save -o FILE``, ``--html FILE``).
 
 - Atomic: the text goes to a temporary file created with O_EXCL and mode
   0600 in the destination's directory, then is renamed over it, so a failed
@@ -58,7 +58,7 @@ def _fail(output: str, e: OSError) -> BadTarget:
     return BadTarget(f"cannot write {output}: {e.strerror or e}")
 
 
-def check(output: str, force: bool = False) -> tuple[str, os.stat_result | None]:
+def check(output: str, force: bool | None = False) -> tuple[str, os.stat_result | None]:
     """The file to write and its stat (None: new); BadTarget when it may not
     be written.  Called before long work too, so a refusal comes first."""
     dest = output
@@ -73,17 +73,19 @@ def check(output: str, force: bool = False) -> tuple[str, os.stat_result | None]
         if stat.S_ISDIR(st.st_mode):
             raise BadTarget(f"cannot write {output}: it is a directory")
         if not force and is_read_only(dest, st):
-            raise BadTarget(f"cannot write {output}: it is read-only (--force replaces it)")
+            hint = " (--force replaces it)" if force is not None else ""
+            raise BadTarget(f"cannot write {output}: it is read-only{hint}")
     return dest, st
 
 
-def write_text(output: str, text: str, force: bool = False) -> None:
-    """Write ``text`` (ASCII) to ``output`` as the module docstring says."""
+def write_text(output: str, text: str, force: bool | None = False, encoding: str = "ascii") -> None:
+    """Write ``text`` to ``output`` as the module docstring says; ``force``
+    None: the command has no --force (a read-only file is always refused)."""
     dest, st = check(output, force)
     if st is not None:
         if not stat.S_ISREG(st.st_mode):
             try:
-                with open(dest, "w", encoding="ascii") as f:
+                with open(dest, "w", encoding=encoding) as f:
                     f.write(text)
             except OSError as e:
                 raise _fail(output, e) from None
@@ -94,7 +96,7 @@ def write_text(output: str, text: str, force: bool = False) -> None:
     except OSError as e:
         raise _fail(output, e) from None
     try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
+        with os.fdopen(fd, "w", encoding=encoding) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -3,6 +3,7 @@ errors, every region start and finding rule id in the DOM, the search box
 finds a region by address, and a hostile mapped-file path stays text."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -120,3 +121,27 @@ def test_unwritable_html_file_is_one_line_exit_2(tmp_path: Path):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.startswith("symmap: cannot write") and r.stderr.count("\n") == 1
+
+
+def test_read_only_html_file_is_refused_before_the_walk_and_kept(tmp_path: Path):
+    """--html writes as `save -o` does: a read-only FILE is refused (there is
+    no --force here) and left as it was; a writable one keeps its mode."""
+    ro = tmp_path / "ro.html"
+    ro.write_text("old")
+    ro.chmod(0o444)
+    r = subprocess.run(["python3", "-m", "symmap", "map", "999999999", "--html", str(ro)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    # Refused before the target is looked at (that pid does not exist).
+    assert r.stderr == f"symmap: cannot write {ro}: it is read-only\n"
+    assert ro.read_text() == "old" and (ro.stat().st_mode & 0o777) == 0o444
+    rw = tmp_path / "rw.html"
+    rw.write_text("old")
+    rw.chmod(0o640)
+    snap = tmp_path / "s.json"
+    assert subprocess.run(["python3", "-m", "symmap", "save", str(os.getpid()), "-o", str(snap)],
+                          cwd=ROOT).returncode == 0
+    r = subprocess.run(["python3", "-m", "symmap", "map", str(snap), "--html", str(rw)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert rw.read_text().startswith("<!DOCTYPE html>") and (rw.stat().st_mode & 0o777) == 0o640
