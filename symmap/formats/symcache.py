@@ -22,6 +22,8 @@ from functools import partial
 from operator import ge
 from typing import Callable, NamedTuple
 
+from symmap.formats._binio import read_uleb128
+
 __all__ = ["NONE", "NO_LOCATION", "SymCacheTables", "parse_tables", "string_at"]
 
 NONE = 0xFFFFFFFF                       # symbolic's u32::MAX: no file/function/caller
@@ -76,17 +78,12 @@ def string_at(table: bytes, off: int) -> str | None:
     """watto's StringTable::read: a LEB128 length at ``off``, then that
     many bytes of UTF-8 (None: out of bounds or not UTF-8)."""
     n = len(table)
-    v = shift = 0
-    p = off
-    while True:
-        if p >= n or shift > 63:
-            return None
-        b = table[p]
-        p += 1
-        v |= (b & 0x7F) << shift
-        if b < 0x80:
-            break
-        shift += 7
+    if off < 0:
+        return None
+    try:
+        v, p = read_uleb128(table, off, n)
+    except ValueError:
+        return None
     if v > n - p:
         return None
     try:
