@@ -31,3 +31,17 @@ def need_tool(*names: str) -> str:
 @pytest.fixture
 def shared():
     return shared_fixture
+
+
+@pytest.fixture(scope="session")
+def dwarf_programs(tmp_path_factory) -> Path:
+    """The C++ programs of fixtures/dwarf/build.sh (-g -O2, a -fPIC library,
+    a stripped copy with .gnu_debuglink), built once per test session."""
+    import subprocess
+    pytest.importorskip("symbolic")
+    need_tool("g++")
+    need_tool("objcopy")
+    out = tmp_path_factory.mktemp("dwarf")
+    subprocess.run(["sh", str(OWN_FIXTURES / "dwarf" / "build.sh"), str(out)], check=True,
+                   capture_output=True)
+    return out

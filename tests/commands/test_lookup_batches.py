@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from symmap.render.lookup import Brief, brief_lines
 from symmap.sources import OpenOptions, open_target
 from symmap.symbolize import Symbolizer
 from symmap.symbolize.symbolizer import no_gc
-from tests.conftest import OWN_FIXTURES, need_tool
+from tests.conftest import OWN_FIXTURES
 
 OWN = OWN_FIXTURES / "symbols"
 
@@ -63,14 +62,8 @@ def test_output_independent_of_batch_size(monkeypatch, name, mode):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    pytest.importorskip("symbolic")
-    need_tool("g++")
-    need_tool("objcopy")
-    out = tmp_path_factory.mktemp("dwarf")
-    subprocess.run(["sh", str(OWN_FIXTURES / "dwarf" / "build.sh"), str(out)], check=True,
-                   capture_output=True)
-    return out
+def built(dwarf_programs: Path) -> Path:
+    return dwarf_programs
 
 
 @pytest.mark.parametrize("mode", [["--brief"], ["--json"]])

@@ -14,20 +14,15 @@ import pytest
 from symmap.pipeline import open_annotated
 from symmap.sources import OpenOptions
 from symmap.symbolize import Symbolizer
-from tests.conftest import OWN_FIXTURES, need_tool, shared_fixture
+from tests.conftest import need_tool, shared_fixture
 from tests.symbolize.dwarf_oracle import agreement, llvm_frames, text_addresses
 
 pytest.importorskip("symbolic")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    need_tool("g++")
-    need_tool("objcopy")
-    out = tmp_path_factory.mktemp("dwarf")
-    subprocess.run(["sh", str(OWN_FIXTURES / "dwarf" / "build.sh"), str(out)], check=True,
-                   capture_output=True)
-    return out
+def built(dwarf_programs: Path) -> Path:
+    return dwarf_programs
 
 
 @pytest.fixture(autouse=True)

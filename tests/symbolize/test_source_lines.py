@@ -6,26 +6,19 @@ from __future__ import annotations
 
 import random
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from symmap.formats.symcache import parse_tables as _layout
 from symmap.symbolize.source_lines import LineTable
-from tests.conftest import OWN_FIXTURES, need_tool
 
 pytest.importorskip("symbolic")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    need_tool("g++")
-    need_tool("objcopy")
-    out = tmp_path_factory.mktemp("dwarf")
-    subprocess.run(["sh", str(OWN_FIXTURES / "dwarf" / "build.sh"), str(out)], check=True,
-                   capture_output=True)
-    return out
+def built(dwarf_programs: Path) -> Path:
+    return dwarf_programs
 
 
 def _symcache(path: Path) -> tuple[object, bytes]:
