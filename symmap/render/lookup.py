@@ -74,7 +74,7 @@ class TextRenderer:
         key: tuple[str | None, str | None] = (r.image, r.uuid)
         img = self._images.get(key)
         if img is None:
-            img = self._images[key] = f"  image:   {self.escape(r.image)} ({r.uuid or 'no uuid'})"
+            img = self._images[key] = f"  image:   {self.escape(r.image)} ({self.escape(r.uuid) or 'no uuid'})"
         key = (r.segment, r.section)
         where = self._where.get(key)
         if where is None:

@@ -109,6 +109,21 @@ def test_escapes_target_strings(tmp_path):
     assert "evil\\nname.dylib" in r.stdout and "evil\nname" not in r.stdout
 
 
+def test_escapes_a_snapshots_image_uuid(tmp_path):
+    """Found by the fuzz harness: a snapshot's image uuid reached the text
+    block raw (a control character could forge a line)."""
+    from symmap.render.json import dumps
+    from tests.sources.test_snapshot import rich_macos_target
+    t = rich_macos_target()
+    im = t.images[0]
+    im.uuid = "\x02\nimage:   forged"
+    snap = tmp_path / "s.json"
+    snap.write_text(dumps(t))
+    r = _run("lookup", str(snap), hex(im.load_address))
+    assert "\\x02\\nimage:   forged" in r.stdout
+    assert "\x02" not in r.stdout and "\nimage:   forged" not in r.stdout
+
+
 def test_help_has_examples_epilog():
     r = _run("lookup", "--help")
     assert r.exit_code == 0
