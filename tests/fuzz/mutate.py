@@ -219,7 +219,7 @@ def _json_parts(b: bytes) -> tuple[bytes, Any] | None:
     for cut in (0, b.find(b"\n") + 1):
         try:
             return b[:cut], json.loads(b[cut:])
-        except ValueError:
+        except (ValueError, RecursionError):       # deeply nested: left to the other mutators
             continue
     return None
 
@@ -256,7 +256,10 @@ def json_amplify(rng: random.Random, b: bytearray, _o: list[bytes]) -> bytearray
         node, k = rng.choice(strings)
         n = min(rng.choice((300, 5000, 60000)), max(0, budget // 4))
         node[k] = (node[k] * (n // len(node[k]) + 1))[:n]
-    return bytearray(prefix + json.dumps(doc).encode())
+    try:
+        return bytearray(prefix + json.dumps(doc).encode())
+    except RecursionError:
+        return b
 
 
 TEXT = (line_duplicate, line_delete, line_swap, spaces, huge_number, huge_number, odd_bytes, long_token,
