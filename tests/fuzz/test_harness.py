@@ -117,3 +117,11 @@ def test_json_amplify_keeps_json_valid_and_grows_it():
         assert len(out) <= MAX_TEXT_BYTES
         grown += len(out) > 10 * len(ips)
     assert grown > 10
+
+
+def test_json_amplify_leaves_deep_nesting_alone():
+    import random
+
+    from tests.fuzz.mutate import json_amplify
+    deep = bytearray(b'{"bug_type":"309"}\n' + b"[" * 100000 + b"]" * 100000)
+    assert json_amplify(random.Random(1), bytearray(deep), []) == deep
