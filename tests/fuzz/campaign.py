@@ -117,6 +117,8 @@ def _reproduce(pool: Pool, fmt: str, index: int, files: tuple[tuple[str, bytes],
 def _keep(pool: Pool, out: Path, fmt: str, f: Finding, seeds: list[Seed], master: int, limits: Limits) -> None:
     """Rebuild the finding's input, minimize it (exceptions and dead workers
     only: over-limit inputs are kept as found) and write it under out."""
+    if f.signature.startswith("harness mutator:"):
+        return
     _name, files, k = make_input(seeds, fmt, master, f.index)
     original = len(files[k][1])
     if f.kind in ("exception", "died") and limits.minimize_seconds > 0:
@@ -141,7 +143,8 @@ def run_format(pool: Pool, fmt: str, seeds: list[Seed], n: int, master: int, lim
     for (_fmt, index, _files), r in pool.map((fmt, i, None) for i in range(start, start + n)):
         f = _record(st, r, index, "", limits)
         if f is not None:
-            f.seed = make_input(seeds, fmt, master, index)[0]
+            if not f.signature.startswith("harness mutator:"):
+                f.seed = make_input(seeds, fmt, master, index)[0]
             new.append(f)
         if progress and time.monotonic() - last > 30:
             last = time.monotonic()

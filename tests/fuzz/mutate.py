@@ -144,7 +144,7 @@ def _lines(b: bytearray) -> list[bytes]:
 def line_duplicate(rng: random.Random, b: bytearray, _o: list[bytes]) -> bytearray:
     ls = _lines(b)
     i = rng.randrange(len(ls))
-    times = rng.choice((1, 2, 10, 100, 1000))
+    times = min(rng.choice((1, 2, 10, 100, 1000)), MAX_TEXT_BYTES // (len(ls[i]) + 1))   # a long line: fewer copies
     ls[i:i + 1] = [ls[i]] * (times + 1)
     return bytearray(b"\n".join(ls))
 
@@ -219,7 +219,7 @@ def _json_parts(b: bytes) -> tuple[bytes, Any] | None:
     for cut in (0, b.find(b"\n") + 1):
         try:
             return b[:cut], json.loads(b[cut:])
-        except ValueError:
+        except (ValueError, RecursionError):       # deeply nested: left to the other mutators
             continue
     return None
 
@@ -256,7 +256,10 @@ def json_amplify(rng: random.Random, b: bytearray, _o: list[bytes]) -> bytearray
         node, k = rng.choice(strings)
         n = min(rng.choice((300, 5000, 60000)), max(0, budget // 4))
         node[k] = (node[k] * (n // len(node[k]) + 1))[:n]
-    return bytearray(prefix + json.dumps(doc).encode())
+    try:
+        return bytearray(prefix + json.dumps(doc).encode())
+    except RecursionError:
+        return b
 
 
 TEXT = (line_duplicate, line_delete, line_swap, spaces, huge_number, huge_number, odd_bytes, long_token,
@@ -267,14 +270,15 @@ JSON_TEXT = TEXT + (json_amplify, json_amplify)
 def mutate_bytes(rng: random.Random, data: bytes, others: list[bytes], text: bool, is_json: bool = False) -> bytes:
     b = bytearray(data)
     text_ops = JSON_TEXT if is_json else TEXT
+    cap = MAX_TEXT_BYTES if text else len(data) + MAX_GROWTH
     n = 1
     while n < 8 and rng.random() < 0.5:
         n += 1
     for _ in range(n):
         pool = text_ops if text and rng.random() < 0.7 else BINARY
         b = rng.choice(pool)(rng, b, others)
-    cap = MAX_TEXT_BYTES if text else len(data) + MAX_GROWTH
-    return bytes(b[:cap])
+        del b[cap:]                 # after every step: stacked copies must not grow without bound
+    return bytes(b)
 
 
 def make_input(seeds: list[Seed], fmt: str, master: int, index: int) -> tuple[str, tuple[tuple[str, bytes], ...], int]:

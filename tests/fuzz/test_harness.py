@@ -117,3 +117,22 @@ def test_json_amplify_keeps_json_valid_and_grows_it():
         assert len(out) <= MAX_TEXT_BYTES
         grown += len(out) > 10 * len(ips)
     assert grown > 10
+
+
+def test_json_amplify_leaves_deep_nesting_alone():
+    import random
+
+    from tests.fuzz.mutate import json_amplify
+    deep = bytearray(b'{"bug_type":"309"}\n' + b"[" * 100000 + b"]" * 100000)
+    assert json_amplify(random.Random(1), bytearray(deep), []) == deep
+
+
+def test_stacked_text_mutations_stay_bounded():
+    import random
+
+    from tests.fuzz.mutate import MAX_TEXT_BYTES, line_duplicate, mutate_bytes
+    one_line = b"x" * (MAX_TEXT_BYTES - 10)          # what json_amplify writes: one long line
+    assert len(line_duplicate(random.Random(0), bytearray(one_line), [])) <= 2 * MAX_TEXT_BYTES
+    rng = random.Random(5)
+    for _ in range(30):
+        assert len(mutate_bytes(rng, one_line, [], text=True, is_json=True)) <= MAX_TEXT_BYTES

@@ -156,7 +156,11 @@ def _worker_main(conn: Connection, seeds: dict[str, list[Seed]], master: int, cp
                 break
             fmt, index, files = msg
             if files is None:
-                files = make_input(seeds[fmt], fmt, master, index)[1]
+                try:
+                    files = make_input(seeds[fmt], fmt, master, index)[1]
+                except Exception as e:  # noqa: BLE001 - a mutator bug is reported, not a dead worker
+                    conn.send((Result("exception", f"harness mutator: {signature(e)}", 0.0, 0.0, 0), False))
+                    continue
             r = run_one(run, workdir, files, cpu_limit, reset_peak)
             grown = _status_kb(b"VmRSS:") - start_rss > RECYCLE_GROWTH_KB
             conn.send((r, grown or (not reset_peak and r.peak_kb > 0)))
