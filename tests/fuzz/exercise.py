@@ -21,7 +21,7 @@ from symmap.render.lookup import JsonRenderer, TextRenderer, brief_lines
 from symmap.render.text import render_address, render_report
 from symmap.symbolize import Symbolizer
 
-MAX_ADDRESSES = 24      # lookups per input: a bounded sample of the target's own addresses
+MAX_ADDRESSES = 40      # lookups per input: a bounded sample of the target's own addresses
 _RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 
@@ -31,11 +31,15 @@ class CheckFailed(AssertionError):
 
 def _addresses(t: Any) -> list[int]:
     """Addresses `lookup` gets: starts, middles and ends of a few regions,
-    image load addresses, thread pcs, and the edges of the address space."""
+    image load addresses, a few bytes into some sections, thread pcs, and
+    the edges of the address space."""
     out = [0, (1 << 64) - 1]
     for r in t.regions[:6] + t.regions[-2:]:
         out += [r.start, (r.start + r.end) // 2, max(r.start, r.end - 1)]
     out += [im.load_address for im in t.images[:4]]
+    # A little way into a few sections: where symbols and debug info answer.
+    secs = [sec for im in t.images[:2] for seg in im.segments[:8] for sec in seg.sections[:8]]
+    out += [sec.address + min(4, max(sec.size - 1, 0)) for sec in secs[:12]]
     out += [th.pc for th in t.threads[:4] if th.pc is not None]
     return [a for a in out if isinstance(a, int) and 0 <= a < 1 << 64][:MAX_ADDRESSES]
 

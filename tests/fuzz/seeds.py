@@ -86,6 +86,47 @@ def _built_cores(tmp: Path) -> list[Seed]:
     return out
 
 
+_ELF_SRC = r"""
+#include <stdio.h>
+__thread int tls_counter;
+int table[64] = {1, 2, 3};
+static inline int twice(int x) { return x * 2; }
+__attribute__((noinline)) int helper(int x) { return twice(x) + table[x & 63]; }
+__attribute__((constructor)) static void init(void) { tls_counter = 1; }
+int api_entry(int x) { return helper(x) + tls_counter; }
+#ifndef LIB
+int main(int argc, char **argv) { printf("%d\n", api_entry(argc)); return 0; }
+#endif
+"""
+
+# ELF shapes the system's /bin/true does not cover: DWARF (the debug-info
+# path through symbolic), a shared library, non-PIE, TLS, stripped.
+_ELF_BUILDS = (
+    ("elf-pie-g", ["-g", "-O2"]),
+    ("elf-lib-g.so", ["-g", "-O1", "-fPIC", "-shared", "-DLIB"]),
+    ("elf-nopie", ["-O0", "-no-pie"]),
+    ("elf-stripped", ["-O2", "-s"]),
+)
+
+
+def _built_elves(tmp: Path) -> list[Seed]:
+    """Small ELF files compiled here (none without a C compiler)."""
+    import shutil
+    import subprocess
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        return []
+    src = tmp / "elf_seed.c"
+    src.write_text(_ELF_SRC)
+    out = []
+    for name, flags in _ELF_BUILDS:
+        p = tmp / name
+        r = subprocess.run([cc, *flags, "-o", str(p), str(src)], capture_output=True)
+        if r.returncode == 0:
+            out.append(_one(p, name))
+    return out
+
+
 def _derived(paths: list[Path], tmp: Path) -> tuple[list[Seed], list[Seed]]:
     """Snapshots (``symmap save``) and vmmap text (``symmap map``) of small
     file targets, written by symmap itself."""
@@ -119,7 +160,7 @@ def load_seeds(formats: tuple[str, ...] = FORMATS, use_shared: bool = True) -> d
         if "elf" in seeds:
             elf = [p for p in _files(OWN / "symbols", "*") if _is_elf(p)]
             elf += [Path(p) for p in ("/bin/true", "/usr/bin/true") if os.path.exists(p)][:1]
-            seeds["elf"] = [_one(p) for p in elf]
+            seeds["elf"] = [_one(p) for p in elf] + _built_elves(tmp)
         if "dyld_cache" in seeds:
             cdir = OWN / "dyld_cache" / "out" / "cache"
             main = cdir / "dyld_shared_cache_arm64"
