@@ -694,3 +694,16 @@ def test_app_specific_block_without_blank_line_keeps_the_thread():
     rep = parse_crash_report(text)
     assert rep.app_specific == ["abort() called"] and [t.index for t in rep.threads] == [0]
     assert rep.threads[0].frames[0].symbol == "__pthread_kill"
+
+
+def test_frame_source_location_with_an_empty_or_colon_file_name():
+    """Fuzz finding (crash_text): ``(::1)`` after a frame raised ValueError.
+    FILE ends at its first ``:LINE``; a column after the line is allowed."""
+    text = ("Incident Identifier: x\nThread 0:\n"
+            "0   a.out   0x1000 main (main.m:16:3)\n"
+            "1   a.out   0x1004 d (::1)\n"
+            "2   a.out   0x1008 e (:7)\n")
+    rep = parse_crash_report(text.encode(), "t.crash")
+    frames = rep.threads[0].frames
+    assert [(f.source_file, f.source_line) for f in frames[:2]] == [("main.m", 16), (":", 1)]
+    assert frames[2].source_file is None            # no file before ":7": not a location

@@ -45,7 +45,8 @@ _FRAME_NO = re.compile(r"^(\d{1,6})\s{1,64}")
 # for the address (its parser_text.test "3   He 0x1    0x000000019b0db3a8").
 _FRAME_ADDR = re.compile(r"\s(0x[0-9a-fA-F]{7,16})(?=\s|$)")
 _FRAME_ADDR_ANY = re.compile(r"\s(0x[0-9a-fA-F]{1,16})(?=\s|$)")
-_SRC = re.compile(r"[^()]{1,1024}:\d{1,9}(?::\d{1,9})?")
+# FILE:LINE[:COLUMN]; the file ends at its first ":LINE" (lazy), as names go.
+_SRC = re.compile(r"([^()]{1,1024}?):(\d{1,9})(?::\d{1,9})?")
 _CONT = re.compile(r"^\s{0,8}\+ (\d{1,20})( \[inlined\])?\s*$")
 _SYM_OFF = re.compile(r"(.*) \+ (\d{1,20})")
 _REG = re.compile(r"\b([a-z][a-z0-9]{0,7}):\s{0,8}(0x[0-9a-fA-F]{1,16})\b")
@@ -261,11 +262,9 @@ def _frame(line: str, expect: int) -> CrashFrame | None:
         fr.inline, rest = True, rest[:-len(" [inlined]")].rstrip()
     if rest.endswith(")"):
         k = rest.rfind(" (")
-        if k >= 0 and _SRC.fullmatch(rest[k + 2:-1]):
-            src = rest[k + 2:-1]
-            file_, _, ln = src.partition(":")
-            fr.source_file = file_
-            fr.source_line = int(ln.split(":")[0])
+        src = _SRC.fullmatch(rest[k + 2:-1]) if k >= 0 else None
+        if src:
+            fr.source_file, fr.source_line = src.group(1), int(src.group(2))
             rest = rest[:k].strip()
     so = _SYM_OFF.fullmatch(rest)
     sym, off = (so.group(1).strip(), int(so.group(2))) if so else (rest, None)
