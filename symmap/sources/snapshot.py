@@ -387,6 +387,16 @@ def _skip(s: str, i: int) -> int:
 _STREAMED: dict[str, Callable[[_Obj], Any]] = {"regions": _region, "images": _image, "threads": _thread}
 
 
+def _after_value(s: str, i: int, close: str) -> tuple[int, bool]:
+    """Past the ',' or ``close`` that follows a value at ``i``: (the next
+    index, True at ``close``); _NotJSON for anything else."""
+    i = _skip(s, i)
+    c = s[i:i + 1]
+    if c != "," and c != close:
+        raise _NotJSON(f"expected ',' or '{close}' at char {i}")
+    return _skip(s, i + 1), c == close
+
+
 def _parse_streaming(s: str) -> tuple[Any, dict[str, list[Any]]]:
     """The top-level object of ``s`` as json.loads would give it, except that
     the arrays named in _STREAMED come back converted, in the second dict,
@@ -423,25 +433,17 @@ def _parse_streaming(s: str) -> tuple[Any, dict[str, list[Any]]]:
                         while True:
                             v, i = raw(s, i)
                             items.append(conv(_Obj(v, f"$.{key}[{len(items)}]", dec)))
-                            i = skip(s, i)
-                            c = s[i:i + 1]
-                            i = skip(s, i + 1)
-                            if c == "]":
+                            i, end = _after_value(s, i, "]")
+                            if end:
                                 break
-                            if c != ",":
-                                raise _NotJSON(f"expected ',' or ']' at char {i}")
                     done[key] = items
                     top.pop(key, None)
                 else:
                     top[key], i = raw(s, i)
                     done.pop(key, None)                 # a later duplicate key wins, as in json.loads
-                i = skip(s, i)
-                c = s[i:i + 1]
-                i = skip(s, i + 1)
-                if c == "}":
+                i, end = _after_value(s, i, "}")
+                if end:
                     break
-                if c != ",":
-                    raise _NotJSON(f"expected ',' or '}}' at char {i}")
         if skip(s, i) != len(s):
             raise _NotJSON(f"extra data at char {i}")
     except ValueError as e:
